@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench clean-db
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) || (echo "python venv missing: installing python3-venv" && \
+	  apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
+	@$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@ $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rescue db upgrade
+	$(BIN)/rescue fixtures load taiyuan --if-empty
+	$(BIN)/rescue users demo
+	$(BIN)/rescue serve --host $(HOST) --port $(PORT)
+
+test: $(DEVSTAMP)
+	scripts/test-services.sh $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check .
+
+clean-db:
+	rm -f var/rescue.db var/rescue.db-wal var/rescue.db-shm

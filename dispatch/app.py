@@ -1,0 +1,59 @@
+"""FastAPI application factory: settings, database, bus, routers, problem+json errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from dispatch.auth.router import router as auth_router
+from dispatch.bus import InProcessBus
+from dispatch.db import make_engine, session_factory
+from dispatch.deps import Public, SessionDep
+from dispatch.elevators.router import router as elevators_router
+from dispatch.errors import install_handlers
+from dispatch.events import publish_after_commit
+from dispatch.incidents.router import router as incidents_router
+from dispatch.settings import Settings, get_settings
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="elevator-rescue",
+        summary="电梯困人应急救援调度 · Elevator entrapment emergency dispatch",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory(engine)
+    app.state.secret_key = settings.resolved_secret_key()
+    app.state.bus = InProcessBus()
+    publish_after_commit(app.state.sessionmaker, app.state.bus)
+    install_handlers(app)
+
+    @app.get("/healthz", response_model=Health, dependencies=[Public], tags=["ops"])
+    def health(session: SessionDep) -> Health:
+        session.execute(text("SELECT 1"))
+        return Health(status="ok", database=engine.dialect.name)
+
+    app.include_router(auth_router)
+    app.include_router(elevators_router)
+    app.include_router(incidents_router)
+    return app

@@ -1,0 +1,157 @@
+"""The ``rescue`` command: serve, migrate, load fixtures, manage users, route."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dispatch.cli_geo import geo_app
+from dispatch.settings import get_settings
+
+app = typer.Typer(help="elevator-rescue: 电梯困人应急救援调度", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+fixtures_app = typer.Typer(help="Demo and test data.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(users_app, name="users")
+app.add_typer(geo_app, name="geo")
+console = Console()
+
+ROLES = ("operator", "supervisor", "crew", "office", "admin")
+
+
+def _engine():  # noqa: ANN202 - SQLAlchemy Engine, imported lazily to keep --help fast
+    from dispatch.db import make_engine
+
+    return make_engine(get_settings().database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Start the HTTP server (API, docs at /docs)."""
+    import uvicorn
+
+    get_settings().resolved_secret_key()  # workers must share one generated key
+    console.print(f"[bold green]elevator-rescue[/] on http://{host}:{port}  (API docs: /docs)")
+    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
+                reload=reload, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database to the latest schema (SQLite or PostGIS)."""
+    from dispatch.migrate import upgrade
+
+    engine = _engine()
+    upgrade(engine, revision)
+    console.print(f"database at {engine.url.render_as_string(hide_password=True)}: "
+                  f"upgraded to {revision}")
+
+
+@fixtures_app.command("load")
+def fixtures_load(
+    city: Annotated[str, typer.Argument(help="Fixture city (only 'taiyuan').")] = "taiyuan",
+    elevators: Annotated[int, typer.Option(help="How many elevators to generate.")] = 60_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same registry).")] = 20261130,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip if data is loaded.")] = False,
+) -> None:
+    """Generate and load the Taiyuan registry (zones, companies, elevators, teams)."""
+    if city != "taiyuan":
+        raise typer.BadParameter("only 'taiyuan' fixtures exist", param_hint="city")
+    from dispatch.fixtures.loader import is_loaded, load_taiyuan
+
+    engine = _engine()
+    if if_empty and is_loaded(engine):
+        console.print("fixtures already loaded; skipping")
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        result = load_taiyuan(engine, elevators=elevators, seed=seed, progress=report)
+    console.print(f"loaded: {result}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
+    password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
+    team_id: Annotated[int | None, typer.Option(help="Team of a crew member.")] = None,
+    region: Annotated[str | None, typer.Option(help="Zone name an office user sees.")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
+) -> None:
+    """Create a user with an argon2-hashed password."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    if role == "crew" and team_id is None:
+        raise typer.BadParameter("a crew user needs --team-id", param_hint="--team-id")
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from dispatch.auth.passwords import hash_password
+    from dispatch.models import Team, User
+
+    pw = password or getpass.getpass("password: ")
+    if len(pw) < 8:
+        raise typer.BadParameter("at least 8 characters", param_hint="--password")
+    with Session(_engine()) as session:
+        if session.scalar(select(User).where(User.username == username)):
+            raise typer.BadParameter(f"user {username!r} exists", param_hint="username")
+        org_id = None
+        if team_id is not None:
+            team = session.get(Team, team_id)
+            if team is None:
+                raise typer.BadParameter(f"no team {team_id}", param_hint="--team-id")
+            org_id = team.organization_id
+        session.add(User(username=username, role=role, password_hash=hash_password(pw),
+                         team_id=team_id, organization_id=org_id, region=region,
+                         display_name=display_name or username))
+        session.commit()
+    console.print(f"user {username} ({role}) created")
+
+
+@users_app.command("demo")
+def users_demo() -> None:
+    """Create the demo users (idempotent) and print their logins."""
+    from sqlalchemy.orm import Session
+
+    from dispatch.fixtures.loader import create_demo_users
+
+    settings = get_settings()
+    with Session(_engine()) as session:
+        rows = create_demo_users(session, password=settings.demo_password)
+        session.commit()
+    table = Table(title="Demo logins — DEMO ONLY, change or remove before real use / 仅供演示")
+    for col in ("username", "role", "what", "password"):
+        table.add_column(col)
+    for username, role, what in rows:
+        table.add_row(username, role, what, settings.demo_password)
+    console.print(table)
+
+
+def _register_route_command() -> None:
+    from dispatch import cli_geo
+
+    route = getattr(cli_geo, "route", None)
+    if route is not None:
+        app.command("route", help="Road travel time between two points.")(route)
+
+
+_register_route_command()

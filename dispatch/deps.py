@@ -1,0 +1,99 @@
+"""Named dependencies: a route's signature says what it touches and who may call it.
+
+Every route declares its access with one of the role dependencies below (or ``Public``); a test
+walks the app and fails on a route that declares none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from dispatch.auth.tokens import read_token
+from dispatch.errors import Problem
+from dispatch.models import User
+from dispatch.settings import Settings
+
+ROLES = ("operator", "supervisor", "crew", "office", "admin")
+COOKIE_NAME = "rescue_token"
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_now() -> datetime:
+    """The clock; tests override this dependency to control time."""
+    return datetime.now(UTC)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+def _token_from(request: Request, bearer: str | None) -> str | None:
+    if bearer:
+        return bearer
+    return request.cookies.get(COOKIE_NAME) or request.query_params.get("token")
+
+
+def current_user(request: Request, session: SessionDep,
+                 bearer: Annotated[str | None, Depends(_bearer)]) -> User:
+    token = _token_from(request, bearer)
+    if not token:
+        raise Problem(401, "Not authenticated", "send a bearer token",
+                      headers={"WWW-Authenticate": "Bearer"})
+    claims = read_token(token, secret=request.app.state.secret_key)
+    if claims is None or claims.get("scope") != "session":
+        raise Problem(401, "Invalid or expired token")
+    user = session.get(User, int(claims["sub"]))
+    if user is None or not user.active:
+        raise Problem(401, "Unknown or disabled user")
+    return user
+
+
+def require_roles(*roles: str) -> Callable[..., User]:
+    """A dependency admitting only users whose role is in ``roles`` (403 otherwise)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise Problem(403, "Forbidden",
+                          f"role {user.role!r} may not do this; allowed: {', '.join(roles)}")
+        return user
+
+    dependency.__access_roles__ = roles  # type: ignore[attr-defined]
+    return dependency
+
+
+def public() -> None:
+    """Marks a route as open to anyone (login, health, docs)."""
+
+
+public.__access_roles__ = ("public",)  # type: ignore[attr-defined]
+
+
+def access_rule(dep: Any) -> tuple[str, ...] | None:
+    return getattr(dep, "__access_roles__", None)
+
+
+Operator = Annotated[User, Depends(require_roles("operator", "supervisor"))]
+Staff = Annotated[User, Depends(require_roles("operator", "supervisor", "office", "admin"))]
+Admin = Annotated[User, Depends(require_roles("admin"))]
+AnyUser = Annotated[User, Depends(require_roles(*ROLES))]
+Public = Depends(public)

@@ -1,0 +1,72 @@
+"""Business errors carry their HTTP status; one handler renders RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the client can act on: status, short title, detail, and the field at fault."""
+
+    def __init__(self, status: int, title: str, detail: str = "", *, field: str | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.headers = headers
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        if self.detail:
+            out["detail"] = self.detail
+        if self.field:
+            out["field"] = self.field
+        out.update(self.extra)
+        return out
+
+
+def problem_response(status: int, body: dict[str, Any],
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.body(), headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_name(tuple(e["loc"])), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid"}
+        return problem_response(422, {
+            "type": "about:blank", "title": "Invalid request", "status": 422,
+            "detail": f"{first['field']}: {first['message']}", "field": first["field"],
+            "errors": errors,
+        })
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            exc.status_code,
+            {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code},
+            headers=dict(exc.headers) if exc.headers else None,
+        )

@@ -1,0 +1,189 @@
+"""Incident intake and operator lifecycle steps. Services flush; the request commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from dispatch import lifecycle
+from dispatch.elevators import service as elevators
+from dispatch.errors import Problem
+from dispatch.events import Actor, append_event, transition
+from dispatch.incidents.schemas import EventOut, IncidentCreate, IncidentOut, ZoneOut
+from dispatch.models import Elevator, Incident, IncidentEvent, User
+from dispatch.scoping import scope_incidents
+
+
+_WITH_REFS = (
+    joinedload(Incident.zone),
+    joinedload(Incident.elevator).joinedload(Elevator.zone),
+    joinedload(Incident.elevator).joinedload(Elevator.use_unit),
+    joinedload(Incident.elevator).joinedload(Elevator.maintenance_company),
+    joinedload(Incident.elevator).joinedload(Elevator.insurer),
+)
+
+
+def _resolve_elevator(session: Session, data: IncidentCreate) -> Elevator:
+    if data.elevator_id is not None:
+        elevator = elevators.get_elevator(session, data.elevator_id)
+        if elevator is None:
+            raise Problem(404, "Elevator not found", f"no elevator with id {data.elevator_id}",
+                          field="elevator_id")
+        return elevator
+    assert data.rescue_code is not None
+    elevator = elevators.find_by_rescue_code(session, data.rescue_code)
+    if elevator is None:
+        near = elevators.near_rescue_codes(session, data.rescue_code)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise Problem(404, "Unknown rescue code", f"no elevator with rescue code "
+                      f"{data.rescue_code}{hint}", field="rescue_code", near_matches=near)
+    if not elevator.in_service:
+        raise Problem(409, "Elevator not in service", field="rescue_code")
+    return elevator
+
+
+def find_open_incident(session: Session, elevator_id: int, *, since: datetime) -> Incident | None:
+    """The entrapment still in progress for this elevator, if one was reported since ``since``."""
+    return session.scalar(
+        select(Incident).options(joinedload(Incident.zone))
+        .where(Incident.elevator_id == elevator_id,
+               Incident.state.in_(lifecycle.MERGEABLE_STATES),
+               Incident.merged_into_id.is_(None),
+               Incident.received_at >= since)
+        .order_by(Incident.received_at.desc()).limit(1)
+    )
+
+
+def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
+                    user_id: int | None, now: datetime,
+                    duplicate_window: timedelta) -> tuple[Incident, bool]:
+    """Record a report. Returns ``(incident, duplicate)``.
+
+    A report for an elevator whose entrapment is still open is stored as its own row in state
+    ``merged`` linked to the open incident, and noted on that incident's timeline; nothing is
+    ever deleted. Reports for one elevator are serialised by a row update on the elevator, so
+    two simultaneous calls cannot both open an incident.
+    """
+    elevator = _resolve_elevator(session, data)
+    session.execute(update(Elevator).where(Elevator.id == elevator.id)
+                    .values(last_report_at=now))
+    zone = elevator.zone
+    report = dict(channel=data.channel, caller_phone=data.caller_phone,
+                  trapped_count=data.trapped_count, injured=data.injured,
+                  vulnerable=data.vulnerable)
+    open_incident = find_open_incident(session, elevator.id, since=now - duplicate_window)
+    if open_incident is not None:
+        dup = Incident(
+            elevator_id=elevator.id, zone_id=open_incident.zone_id, state=lifecycle.MERGED,
+            sla_minutes=open_incident.sla_minutes, sla_deadline=open_incident.sla_deadline,
+            received_at=now, merged_into_id=open_incident.id, priority=data.priority,
+            notes=data.notes, created_by_id=user_id, last_event_seq=0, **report,
+        )
+        session.add(dup)
+        session.flush()
+        append_event(session, dup, type="merged", actor=actor, at=now,
+                     payload={"merged_into": open_incident.id, **report})
+        append_event(session, open_incident, type="duplicate_report", actor=actor, at=now,
+                     payload={"report_id": dup.id, **report})
+        if data.injured and not open_incident.injured:
+            open_incident.injured = True
+        if data.vulnerable and not open_incident.vulnerable:
+            open_incident.vulnerable = True
+        dup.elevator = elevator
+        dup.zone = open_incident.zone
+        return dup, True
+    incident = Incident(
+        elevator_id=elevator.id, zone_id=zone.id, state=lifecycle.RECEIVED,
+        sla_minutes=zone.arrival_limit_min,
+        sla_deadline=now + timedelta(minutes=zone.arrival_limit_min), received_at=now,
+        priority=data.priority, notes=data.notes, created_by_id=user_id, last_event_seq=0,
+        **report,
+    )
+    session.add(incident)
+    session.flush()
+    append_event(session, incident, type="received", actor=actor, at=now,
+                 payload={**report, "elevator_id": elevator.id, "zone": zone.name,
+                          "sla_minutes": zone.arrival_limit_min})
+    incident.elevator = elevator
+    incident.zone = zone
+    return incident, False
+
+
+def load_incident(session: Session, incident_id: int, user: User, *,
+                  for_update: bool = False) -> Incident:
+    """The incident if it exists and ``user`` may see it (404 otherwise, never 403: no leaks)."""
+    stmt = scope_incidents(
+        select(Incident).options(*_WITH_REFS).where(Incident.id == incident_id), user)
+    if for_update:
+        stmt = stmt.with_for_update(of=Incident)
+    incident = session.scalar(stmt)
+    if incident is None:
+        raise Problem(404, "Incident not found", f"no incident {incident_id}",
+                      field="incident_id")
+    return incident
+
+
+def change_state(session: Session, incident: Incident, to_state: str, *, actor: Actor,
+                 now: datetime, payload: dict[str, object] | None = None) -> None:
+    """An operator step; a step the lifecycle forbids is a 409 naming what is allowed."""
+    try:
+        transition(session, incident, to_state, actor=actor, at=now, payload=payload)
+    except lifecycle.TransitionError as exc:
+        raise Problem(409, "Not allowed in this state",
+                      f"incident {incident.id} is {exc.current}; cannot go to {to_state}",
+                      field="state", current_state=exc.current, allowed_next=exc.allowed) from exc
+
+
+def timeline(session: Session, incident_id: int) -> list[EventOut]:
+    rows = session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                           .order_by(IncidentEvent.seq)).all()
+    return [EventOut(seq=r.seq, stream_seq=r.id, type=r.type, actor=r.actor,
+                     actor_role=r.actor_role, at=r.at, payload=r.payload) for r in rows]
+
+
+def duplicate_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Incident.merged_into_id, func.count())
+                           .where(Incident.merged_into_id.in_(ids))
+                           .group_by(Incident.merged_into_id)).all()
+    return {int(k): int(n) for k, n in rows}
+
+
+def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_reports: int = 0,
+                 events: list[EventOut] | None = None) -> IncidentOut:
+    zone = incident.zone
+    return IncidentOut(
+        id=incident.id, state=incident.state,
+        allowed_next=sorted(lifecycle.allowed_next(incident.state)),
+        channel=incident.channel, caller_phone=incident.caller_phone,
+        trapped_count=incident.trapped_count, injured=incident.injured,
+        vulnerable=incident.vulnerable, priority=incident.priority, notes=incident.notes,
+        outcome=incident.outcome, elevator=elevators.elevator_out(incident.elevator),
+        zone=ZoneOut.model_validate(zone, from_attributes=True),
+        sla_minutes=incident.sla_minutes, sla_deadline=incident.sla_deadline,
+        received_at=incident.received_at, confirmed_at=incident.confirmed_at,
+        dispatched_at=incident.dispatched_at, accepted_at=incident.accepted_at,
+        departed_at=incident.departed_at, arrived_at=incident.arrived_at,
+        released_at=incident.released_at, cleared_at=incident.cleared_at,
+        callback_done_at=incident.callback_done_at, closed_at=incident.closed_at,
+        cancelled_at=incident.cancelled_at, merged_into=incident.merged_into_id,
+        duplicate=duplicate, duplicate_reports=duplicate_reports, timeline=events,
+    )
+
+
+def list_incidents(session: Session, user: User, *, state: str, limit: int,
+                   offset: int) -> tuple[int, list[IncidentOut]]:
+    """Active incidents by urgency (nearest deadline first), or closed ones newest first."""
+    states = (lifecycle.ACTIVE_STATES if state == "active"
+              else lifecycle.TERMINAL_STATES - {lifecycle.MERGED})
+    base = scope_incidents(select(Incident).where(Incident.state.in_(states)), user)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    order = Incident.sla_deadline.asc() if state == "active" else Incident.received_at.desc()
+    rows = session.scalars(base.options(*_WITH_REFS).order_by(order, Incident.id)
+                           .limit(limit).offset(offset)).unique().all()
+    counts = duplicate_counts(session, [r.id for r in rows])
+    return total, [incident_out(r, duplicate_reports=counts.get(r.id, 0)) for r in rows]

@@ -1,0 +1,140 @@
+"""The incident lifecycle as pure data: states, allowed transitions, the timestamp ladder.
+
+Normalised from DB32/T 4130-2021 and DB37/T 3451-2018 (see DOMAIN.md). No I/O here: the write
+path (``dispatch.events``) asks this module whether a change is allowed and which column records
+its time, so the rules are tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+RECEIVED: Final = "received"
+CONFIRMED: Final = "confirmed"
+DISPATCHED: Final = "dispatched"
+ACCEPTED: Final = "accepted"
+EN_ROUTE: Final = "en_route"
+ARRIVED: Final = "arrived"
+RELEASED: Final = "released"
+CLEARED: Final = "cleared"
+CALLBACK_DONE: Final = "callback_done"
+CLOSED: Final = "closed"
+CANCELLED: Final = "cancelled"
+FALSE_ALARM: Final = "false_alarm"
+ESCALATED: Final = "escalated"
+MERGED: Final = "merged"
+
+LADDER: Final = (
+    RECEIVED, CONFIRMED, DISPATCHED, ACCEPTED, EN_ROUTE, ARRIVED, RELEASED, CLEARED,
+    CALLBACK_DONE, CLOSED,
+)
+STATES: Final = frozenset((*LADDER, CANCELLED, FALSE_ALARM, ESCALATED, MERGED))
+
+_ABORT = (CANCELLED, FALSE_ALARM)
+_RESCUE_UNDER_WAY = (DISPATCHED, ACCEPTED, EN_ROUTE, ARRIVED, RELEASED)
+
+TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    RECEIVED: frozenset((CONFIRMED, DISPATCHED, ESCALATED, *_ABORT)),
+    CONFIRMED: frozenset((DISPATCHED, ESCALATED, *_ABORT)),
+    DISPATCHED: frozenset((CONFIRMED, ACCEPTED, EN_ROUTE, ARRIVED, ESCALATED, *_ABORT)),
+    ACCEPTED: frozenset((CONFIRMED, EN_ROUTE, ARRIVED, ESCALATED, *_ABORT)),
+    EN_ROUTE: frozenset((CONFIRMED, ARRIVED, ESCALATED, *_ABORT)),
+    ARRIVED: frozenset((RELEASED, ESCALATED, FALSE_ALARM)),
+    RELEASED: frozenset((CLEARED, CALLBACK_DONE, CLOSED)),
+    CLEARED: frozenset((CALLBACK_DONE, CLOSED)),
+    CALLBACK_DONE: frozenset((CLEARED, CLOSED)),
+    ESCALATED: frozenset((*_RESCUE_UNDER_WAY, *_ABORT)),
+    CLOSED: frozenset(),
+    CANCELLED: frozenset(),
+    FALSE_ALARM: frozenset(),
+    MERGED: frozenset(),
+}
+"""Allowed next states. Going back to ``confirmed`` means every offer failed and the incident
+waits for a new dispatch; its timestamps keep their first values."""
+
+ACTIVE_STATES: Final = frozenset(s for s in STATES if s not in (CLOSED, CANCELLED, FALSE_ALARM,
+                                                                 MERGED))
+MERGEABLE_STATES: Final = frozenset((RECEIVED, CONFIRMED, DISPATCHED, ACCEPTED, EN_ROUTE, ARRIVED,
+                                      ESCALATED))
+"""A new report for an elevator whose incident is in one of these states is the same entrapment;
+after release a new call is a new entrapment."""
+TERMINAL_STATES: Final = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+TIMESTAMP_COLUMN: Final[Mapping[str, str]] = {
+    RECEIVED: "received_at",
+    CONFIRMED: "confirmed_at",
+    DISPATCHED: "dispatched_at",
+    ACCEPTED: "accepted_at",
+    EN_ROUTE: "departed_at",
+    ARRIVED: "arrived_at",
+    RELEASED: "released_at",
+    CLEARED: "cleared_at",
+    CALLBACK_DONE: "callback_done_at",
+    CLOSED: "closed_at",
+    CANCELLED: "cancelled_at",
+    FALSE_ALARM: "cancelled_at",
+    ESCALATED: "escalated_at",
+}
+
+
+class TransitionError(Exception):
+    """Raised for a change the lifecycle does not allow; carries what *is* allowed."""
+
+    def __init__(self, current: str, requested: str) -> None:
+        self.current = current
+        self.requested = requested
+        self.allowed = sorted(TRANSITIONS.get(current, frozenset()))
+        super().__init__(f"cannot go from {current!r} to {requested!r}")
+
+
+def allowed_next(state: str) -> frozenset[str]:
+    return TRANSITIONS.get(state, frozenset())
+
+
+def check_transition(current: str, requested: str) -> None:
+    """Raise ``TransitionError`` unless ``current → requested`` is allowed."""
+    if requested not in TRANSITIONS.get(current, frozenset()):
+        raise TransitionError(current, requested)
+
+
+@dataclass(frozen=True, slots=True)
+class Intervals:
+    """Derived durations in seconds (None when an end is missing)."""
+
+    dispatch_s: float | None
+    response_s: float | None
+    arrival_s: float | None
+    onsite_s: float | None
+    total_s: float | None
+
+
+def _span(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()
+
+
+def derive_intervals(stamps: Mapping[str, datetime | None], *,
+                     clock_start: str = RECEIVED) -> Intervals:
+    """Intervals of DOMAIN.md from a ladder of ``{column: time}``.
+
+    ``clock_start`` is the zone's choice of the event that starts the arrival clock.
+
+    >>> from datetime import datetime, timedelta, UTC
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> s = {"received_at": t0, "dispatched_at": t0 + timedelta(seconds=40),
+    ...      "arrived_at": t0 + timedelta(minutes=12)}
+    >>> derive_intervals(s).arrival_s
+    720.0
+    """
+    start = stamps.get(TIMESTAMP_COLUMN[clock_start])
+    return Intervals(
+        dispatch_s=_span(stamps.get("received_at"), stamps.get("dispatched_at")),
+        response_s=_span(stamps.get("dispatched_at"), stamps.get("accepted_at")),
+        arrival_s=_span(start, stamps.get("arrived_at")),
+        onsite_s=_span(stamps.get("arrived_at"), stamps.get("released_at")),
+        total_s=_span(stamps.get("received_at"), stamps.get("released_at")),
+    )

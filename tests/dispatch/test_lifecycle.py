@@ -1,0 +1,55 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dispatch import lifecycle as lc
+
+
+def test_happy_ladder_is_allowed_step_by_step() -> None:
+    path = [lc.RECEIVED, lc.CONFIRMED, lc.DISPATCHED, lc.ACCEPTED, lc.EN_ROUTE, lc.ARRIVED,
+            lc.RELEASED, lc.CLEARED, lc.CALLBACK_DONE, lc.CLOSED]
+    for a, b in zip(path, path[1:], strict=False):
+        lc.check_transition(a, b)
+
+
+@pytest.mark.parametrize(("frm", "to"), [
+    (lc.RECEIVED, lc.RELEASED), (lc.RECEIVED, lc.CLOSED), (lc.CLOSED, lc.RECEIVED),
+    (lc.RELEASED, lc.CANCELLED), (lc.CANCELLED, lc.CONFIRMED), (lc.MERGED, lc.CONFIRMED),
+    (lc.ARRIVED, lc.CANCELLED),
+])
+def test_forbidden_transitions_name_what_is_allowed(frm: str, to: str) -> None:
+    with pytest.raises(lc.TransitionError) as err:
+        lc.check_transition(frm, to)
+    assert err.value.current == frm
+    assert err.value.allowed == sorted(lc.allowed_next(frm))
+    assert to not in err.value.allowed
+
+
+def test_terminal_and_active_partition_the_states() -> None:
+    assert lc.TERMINAL_STATES == {lc.CLOSED, lc.CANCELLED, lc.FALSE_ALARM, lc.MERGED}
+    assert lc.ACTIVE_STATES | lc.TERMINAL_STATES == lc.STATES
+    assert not lc.ACTIVE_STATES & lc.TERMINAL_STATES
+    assert lc.RELEASED not in lc.MERGEABLE_STATES
+
+
+def test_every_ladder_state_has_a_timestamp_column() -> None:
+    for state in lc.LADDER:
+        assert lc.TIMESTAMP_COLUMN[state].endswith("_at")
+
+
+def test_escalation_can_continue_the_rescue() -> None:
+    lc.check_transition(lc.DISPATCHED, lc.ESCALATED)
+    lc.check_transition(lc.ESCALATED, lc.ARRIVED)
+
+
+def test_intervals_follow_the_zone_clock() -> None:
+    t0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    stamps = {"received_at": t0, "dispatched_at": t0 + timedelta(seconds=45),
+              "accepted_at": t0 + timedelta(seconds=150),
+              "arrived_at": t0 + timedelta(minutes=18),
+              "released_at": t0 + timedelta(minutes=23)}
+    iv = lc.derive_intervals(stamps)
+    assert (iv.dispatch_s, iv.response_s, iv.arrival_s, iv.onsite_s, iv.total_s) == (
+        45.0, 105.0, 1080.0, 300.0, 1380.0)
+    assert lc.derive_intervals(stamps, clock_start=lc.DISPATCHED).arrival_s == 1035.0
+    assert lc.derive_intervals({"received_at": t0}).arrival_s is None

@@ -1,0 +1,25 @@
+"""Every route declares who may call it; nothing is open by accident."""
+
+from fastapi.routing import APIRoute, APIWebSocketRoute
+
+from dispatch.app import create_app
+from dispatch.routes import iter_routes, route_access
+from dispatch.settings import Settings
+
+PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/logout", "/healthz"}
+
+
+def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/x.db", secret_key="k" * 40))
+    checked = 0
+    for route in iter_routes(app.routes):
+        if not isinstance(route, APIRoute | APIWebSocketRoute):
+            continue  # docs and static files
+        rules = route_access(route)
+        assert rules, f"{route.path} declares no access rule"
+        if route.path in PUBLIC:
+            assert ("public",) in rules, route.path
+        else:
+            assert ("public",) not in rules, f"{route.path} is public but not listed"
+        checked += 1
+    assert checked >= 10

@@ -1,0 +1,62 @@
+"""The ``rescue`` command: help for every command, migrate, add users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from dispatch.auth.passwords import verify_password
+from dispatch.cli import app
+from dispatch.db import make_engine
+from dispatch.models import User
+from dispatch.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    monkeypatch.setenv("RESCUE_DATABASE_URL", url)
+    monkeypatch.setenv("RESCUE_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("args", [
+    [], ["serve"], ["db"], ["db", "upgrade"], ["fixtures"], ["fixtures", "load"], ["users"],
+    ["users", "add"], ["users", "demo"], ["geo"],
+])
+def test_every_command_has_help(args: list[str]) -> None:
+    result = runner.invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_upgrade_then_add_user(sqlite_env: str) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["users", "add", "dispatcher7", "--role", "operator",
+                                 "--password", "s3cret-pass"])
+    assert result.exit_code == 0, result.output
+    with Session(make_engine(sqlite_env)) as s:
+        user = s.scalar(select(User).where(User.username == "dispatcher7"))
+    assert user is not None and user.role == "operator"
+    assert user.password_hash.startswith("$argon2id$")
+    assert verify_password(user.password_hash, "s3cret-pass")
+    again = runner.invoke(app, ["users", "add", "dispatcher7", "--role", "operator",
+                                "--password", "s3cret-pass"])
+    assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_bad_role_and_crew_without_team_are_refused(sqlite_env: str) -> None:
+    runner.invoke(app, ["db", "upgrade"])
+    bad = runner.invoke(app, ["users", "add", "x", "--role", "king", "--password", "12345678"])
+    assert bad.exit_code != 0 and "role" in bad.output
+    crew = runner.invoke(app, ["users", "add", "x", "--role", "crew", "--password", "12345678"])
+    assert crew.exit_code != 0 and "team" in crew.output

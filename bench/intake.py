@@ -30,7 +30,7 @@ from dispatch.migrate import upgrade
 from dispatch.models import Elevator, Incident
 
 PASSWORD = "bench-password"
-console = Console()
+console = Console(width=160)
 
 
 def run_backend(kind: str, url: str, *, requests: int, elevators: int, concurrency: int,

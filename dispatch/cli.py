@@ -26,7 +26,7 @@ console = Console()
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
 
 
-def _engine():  # noqa: ANN202 - SQLAlchemy Engine, imported lazily to keep --help fast
+def _engine():  # type: ignore[no-untyped-def]  # imported lazily to keep --help fast
     from dispatch.db import make_engine
 
     return make_engine(get_settings().database_url)
@@ -85,7 +85,7 @@ def fixtures_load(
             progress.update(tasks[stage], completed=done, total=total)
 
         result = load_taiyuan(engine, elevators=elevators, seed=seed, progress=report)
-    console.print(f"loaded: {result}")
+    console.print(f"loaded: {result.summary()}")
 
 
 @users_app.command("add")

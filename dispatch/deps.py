@@ -25,7 +25,7 @@ COOKIE_NAME = "rescue_token"
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -34,8 +34,11 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_now() -> datetime:
-    """The clock; tests override this dependency to control time."""
+async def get_now() -> datetime:
+    """The clock; tests override this dependency to control time.
+
+    Dependencies that do no blocking I/O are ``async`` so FastAPI need not hop to a thread.
+    """
     return datetime.now(UTC)
 
 
@@ -71,7 +74,7 @@ def require_roles(*roles: str) -> Callable[..., User]:
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+    async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in roles:
             raise Problem(403, "Forbidden",
                           f"role {user.role!r} may not do this; allowed: {', '.join(roles)}")
@@ -81,7 +84,7 @@ def require_roles(*roles: str) -> Callable[..., User]:
     return dependency
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route as open to anyone (login, health, docs)."""
 
 

@@ -39,7 +39,7 @@ def append_event(session: Session, incident: Incident, *, type: str, actor: Acto
     """Add a timeline row to ``incident`` (numbered per incident) and queue it for publishing."""
     incident.last_event_seq = (incident.last_event_seq or 0) + 1
     ev = IncidentEvent(
-        incident_id=incident.id, seq=incident.last_event_seq, type=type, actor=actor.name,
+        incident=incident, seq=incident.last_event_seq, type=type, actor=actor.name,
         actor_role=actor.role, payload={**(payload or {}), "via": actor.via}, at=at,
     )
     session.add(ev)

@@ -8,7 +8,7 @@ values need no migration dance.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -55,7 +55,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, LonLat: GeoPoint}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, LonLat: GeoPoint}
 
 
 def _pg_only(index: Index) -> Index:
@@ -231,6 +231,8 @@ class IncidentEvent(Base):
     actor_role: Mapped[str | None] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime]
+
+    incident: Mapped[Incident] = relationship(lazy="raise")
 
 
 class InboundMessage(Base):

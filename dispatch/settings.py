@@ -34,15 +34,8 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=Path("var"), description="Where dev state lives.")
     token_ttl_min: int = Field(default=720, description="Access token lifetime in minutes.")
     duplicate_window_min: int = Field(
-        default=30, description="A report for an elevator with an incident opened this recently "
-        "is merged into it."
-    )
-    city_name: str = Field(default="太原市", description="City name used in addresses.")
-    default_arrival_limit_min: int = Field(
-        default=60, description="Arrival limit for points outside every zone."
-    )
-    fixtures_dir: Path = Field(
-        default=ROOT / "fixtures" / "taiyuan", description="Taiyuan fixture data."
+        default=30, description="A report for an elevator whose entrapment (not yet released) "
+        "was reported within this many minutes is merged into it."
     )
 
     def resolved_secret_key(self) -> str:

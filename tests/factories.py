@@ -30,7 +30,8 @@ def make_zone(session: Session, name: str = "小店区") -> Zone:
     existing = session.scalar(select(Zone).where(Zone.name == name))
     if existing:
         return existing
-    for props, geom in read_zone_features(ROOT / "fixtures/taiyuan/taiyuan_districts_wgs84.geojson"):
+    path = ROOT / "fixtures/taiyuan/taiyuan_districts_wgs84.geojson"
+    for props, geom in read_zone_features(path):
         if props["name"] == name:
             urban = name.endswith("区")
             zone = Zone(code=str(props["adcode"]), name=name, name_en=props["name_en"],

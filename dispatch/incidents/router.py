@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +46,7 @@ def create_incident(
         session, data=body, actor=actor_of(user), user_id=user.id, now=now,
         duplicate_window=timedelta(minutes=settings.duplicate_window_min))
     status = 200 if duplicate else 201
-    payload = jsonable_encoder(service.incident_out(incident, duplicate=duplicate))
+    payload = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
     if idempotency_key:
         idempotency.remember(session, source=source, key=idempotency_key, digest=digest,
                              status=status, body=payload)

@@ -16,7 +16,6 @@ from dispatch.incidents.schemas import EventOut, IncidentCreate, IncidentOut, Zo
 from dispatch.models import Elevator, Incident, IncidentEvent, User
 from dispatch.scoping import scope_incidents
 
-
 _WITH_REFS = (
     joinedload(Incident.zone),
     joinedload(Incident.elevator).joinedload(Elevator.zone),
@@ -103,12 +102,12 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
         **report,
     )
     session.add(incident)
-    session.flush()
     append_event(session, incident, type="received", actor=actor, at=now,
                  payload={**report, "elevator_id": elevator.id, "zone": zone.name,
                           "sla_minutes": zone.arrival_limit_min})
     incident.elevator = elevator
     incident.zone = zone
+    session.flush()
     return incident, False
 
 

@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from dispatch import lifecycle as lc
 def test_happy_ladder_is_allowed_step_by_step() -> None:
     path = [lc.RECEIVED, lc.CONFIRMED, lc.DISPATCHED, lc.ACCEPTED, lc.EN_ROUTE, lc.ARRIVED,
             lc.RELEASED, lc.CLEARED, lc.CALLBACK_DONE, lc.CLOSED]
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         lc.check_transition(a, b)
 
 
@@ -26,7 +27,7 @@ def test_forbidden_transitions_name_what_is_allowed(frm: str, to: str) -> None:
 
 
 def test_terminal_and_active_partition_the_states() -> None:
-    assert lc.TERMINAL_STATES == {lc.CLOSED, lc.CANCELLED, lc.FALSE_ALARM, lc.MERGED}
+    assert {lc.CLOSED, lc.CANCELLED, lc.FALSE_ALARM, lc.MERGED} == lc.TERMINAL_STATES
     assert lc.ACTIVE_STATES | lc.TERMINAL_STATES == lc.STATES
     assert not lc.ACTIVE_STATES & lc.TERMINAL_STATES
     assert lc.RELEASED not in lc.MERGEABLE_STATES

@@ -1,8 +1,8 @@
 """`rescue geo …` and `rescue route` commands: road-network import, coverage, one route.
 
-Defaults come from environment variables until the settings module exists:
-``RESCUE_GEO_ROADS`` (the OSM extract), ``RESCUE_GEO_CACHE_DIR`` (graph cache),
-``RESCUE_GEO_DISTRICTS`` (zone outlines, WGS-84, used for the demo stations of ``coverage``).
+Defaults come from the settings (``RESCUE_GEO_ROADS``, ``RESCUE_GEO_CACHE_DIR``, the speed
+table and snapping options); ``RESCUE_GEO_DISTRICTS`` (zone outlines, WGS-84) gives the demo
+stations of ``coverage``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from shapely.geometry import box
 
+from dispatch.settings import get_settings
 from geo import _validate
 from geo.coverage import compute_coverage, suggest_stations
 from geo.network import RoadNetwork, load_network
-from geo.router import make_router
 from geo.zones import read_zone_features
 
 geo_app = typer.Typer(help="Road network: import, coverage.", no_args_is_help=True)
@@ -37,18 +37,19 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(h|m|min|s)?\s*$", re.IGNORECA
 
 
 def _roads(path: Path | None) -> Path:
-    return path or Path(os.environ.get("RESCUE_GEO_ROADS", DEFAULT_ROADS))
+    return path or get_settings().geo_roads
 
 
 def _cache_dir(path: Path | None) -> Path:
-    return path or Path(os.environ.get("RESCUE_GEO_CACHE_DIR", DEFAULT_CACHE_DIR))
+    return path or get_settings().geo_cache_dir
 
 
 def _load(roads: Path | None, cache_dir: Path | None) -> RoadNetwork:
     src = _roads(roads)
     if not src.is_file():
         raise typer.BadParameter(f"road file not found: {src} (set RESCUE_GEO_ROADS)")
-    return load_network(src, cache_dir=_cache_dir(cache_dir))
+    return load_network(src, cache_dir=_cache_dir(cache_dir),
+                        speeds_kmh=get_settings().geo_speeds_kmh)
 
 
 def parse_duration_s(text: str) -> float:
@@ -195,8 +196,12 @@ def route(
 ) -> None:
     """Driving time and distance between two points on the road graph."""
     origin, target = parse_lonlat(from_), parse_lonlat(to)
-    router = make_router(_load(None, None), engine="auto")
-    r = router.route(origin, target)
+    from dispatch.routing import router_for
+
+    settings = get_settings()
+    if not settings.geo_roads.is_file() and settings.geo_engine != "osrm":
+        raise typer.BadParameter(f"road file not found: {settings.geo_roads}")
+    r = router_for(settings).route(origin, target)
     if json_out:
         typer.echo(json.dumps({
             "seconds": None if r.seconds is None else round(r.seconds, 1),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,33 @@ class Settings(BaseSettings):
     duplicate_window_min: int = Field(
         default=30, description="A report for an elevator whose entrapment (not yet released) "
         "was reported within this many minutes is merged into it."
+    )
+
+    geo_roads: Path = Field(
+        default=ROOT / "fixtures/taiyuan/taiyuan_core_roads_osm.geojson",
+        description="OSM extract for the road graph (.geojson of ways or .osm.pbf).",
+    )
+    geo_cache_dir: Path = Field(
+        default=Path("var/geo-cache"), description="Where the compiled road graph is cached."
+    )
+    geo_engine: Literal["auto", "cch", "scipy", "osrm"] = Field(
+        default="auto", description="Routing engine: auto (CCH if installed, else scipy), "
+        "cch, scipy, or osrm (needs RESCUE_GEO_OSRM_URL)."
+    )
+    geo_osrm_url: str | None = Field(default=None, description="Base URL of an OSRM server.")
+    geo_speeds_kmh: dict[str, float] | None = Field(
+        default=None, description="Road-class speed table as JSON, e.g. "
+        '{"primary": 40}; unset keeps the defaults (motorway 80 … service 15 km/h).'
+    )
+    geo_snap_speed_kmh: float = Field(
+        default=10.0, description="Speed over the distance from a point to its road node."
+    )
+    geo_off_network_m: float = Field(
+        default=2000.0, description="Beyond this distance from the road graph a point is "
+        "off the network and gets a straight-line estimate."
+    )
+    geo_fallback_speed_kmh: float = Field(
+        default=20.0, description="Cautious speed for straight-line estimates."
     )
 
     def resolved_secret_key(self) -> str:

@@ -13,10 +13,13 @@ from dispatch.auth.router import router as auth_router
 from dispatch.bus import InProcessBus
 from dispatch.db import make_engine, session_factory
 from dispatch.deps import Public, SessionDep
+from dispatch.dispatching.router import router as dispatching_router
 from dispatch.elevators.router import router as elevators_router
 from dispatch.errors import install_handlers
 from dispatch.events import publish_after_commit
 from dispatch.incidents.router import router as incidents_router
+from dispatch.jobs import JobLoop
+from dispatch.routing import router_for
 from dispatch.settings import Settings, get_settings
 
 
@@ -31,7 +34,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        jobs = None
+        if settings.run_jobs:
+            router_for(settings)  # load the road graph before the first incident
+            jobs = JobLoop(app.state.sessionmaker, settings=settings,
+                           router=lambda: router_for(settings))
+            jobs.start()
         yield
+        if jobs is not None:
+            jobs.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -56,4 +67,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(elevators_router)
     app.include_router(incidents_router)
+    app.include_router(dispatching_router)
     return app

@@ -83,10 +83,11 @@ TIMESTAMP_COLUMN: Final[Mapping[str, str]] = {
 class TransitionError(Exception):
     """Raised for a change the lifecycle does not allow; carries what *is* allowed."""
 
-    def __init__(self, current: str, requested: str) -> None:
+    def __init__(self, current: str, requested: str,
+                 table: Mapping[str, frozenset[str]] | None = None) -> None:
         self.current = current
         self.requested = requested
-        self.allowed = sorted(TRANSITIONS.get(current, frozenset()))
+        self.allowed = sorted((table or TRANSITIONS).get(current, frozenset()))
         super().__init__(f"cannot go from {current!r} to {requested!r}")
 
 
@@ -138,3 +139,36 @@ def derive_intervals(stamps: Mapping[str, datetime | None], *,
         onsite_s=_span(stamps.get("arrived_at"), stamps.get("released_at")),
         total_s=_span(stamps.get("received_at"), stamps.get("released_at")),
     )
+
+
+# Assignment (an offer to one team) — separate from the incident and from team readiness.
+OFFERED: Final = "offered"
+DECLINED: Final = "declined"
+TIMED_OUT: Final = "timed_out"
+ON_SCENE: Final = "on_scene"
+ASSIGNMENT_CANCELLED: Final = "cancelled"
+
+ASSIGNMENT_TRANSITIONS: Final[Mapping[str, frozenset[str]]] = {
+    OFFERED: frozenset((ACCEPTED, DECLINED, TIMED_OUT, ASSIGNMENT_CANCELLED)),
+    ACCEPTED: frozenset((EN_ROUTE, ON_SCENE, ASSIGNMENT_CANCELLED)),
+    EN_ROUTE: frozenset((ON_SCENE, ASSIGNMENT_CANCELLED)),
+    ON_SCENE: frozenset((RELEASED, ASSIGNMENT_CANCELLED)),
+    RELEASED: frozenset((CLEARED,)),
+    CLEARED: frozenset(),
+    DECLINED: frozenset(),
+    TIMED_OUT: frozenset(),
+    ASSIGNMENT_CANCELLED: frozenset(),
+}
+OPEN_ASSIGNMENT_STATES: Final = frozenset((OFFERED, ACCEPTED, EN_ROUTE, ON_SCENE))
+"""A team with an assignment in one of these states is not offered another job."""
+
+ASSIGNMENT_TIMESTAMP: Final[Mapping[str, str]] = {
+    ACCEPTED: "accepted_at", DECLINED: "declined_at", TIMED_OUT: "timed_out_at",
+    EN_ROUTE: "departed_at", ON_SCENE: "arrived_at", RELEASED: "released_at",
+    CLEARED: "cleared_at", ASSIGNMENT_CANCELLED: "cancelled_at",
+}
+
+
+def check_assignment_transition(current: str, requested: str) -> None:
+    if requested not in ASSIGNMENT_TRANSITIONS.get(current, frozenset()):
+        raise TransitionError(current, requested, ASSIGNMENT_TRANSITIONS)

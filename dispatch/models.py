@@ -213,6 +213,8 @@ class Incident(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    response_level: Mapped[int] = mapped_column(Integer, default=1)
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
 
     elevator: Mapped[Elevator] = relationship(lazy="raise")
     zone: Mapped[Zone] = relationship(lazy="raise")
@@ -247,3 +249,77 @@ class InboundMessage(Base):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Assignment(Base):
+    """An offer of an incident to a team, and that team's progress on it.
+
+    ``ranking`` is the audit record of the choice: every candidate considered with its road ETA,
+    level and the reason it was or was not chosen.
+    """
+
+    __tablename__ = "assignment"
+    __table_args__ = (Index("ix_assignment_team_state", "team_id", "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incident.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    parallel: Mapped[bool] = mapped_column(Boolean, default=False)
+    offered_at: Mapped[datetime]
+    accept_by: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    declined_at: Mapped[datetime | None]
+    decline_reason: Mapped[str | None] = mapped_column(String(500))
+    timed_out_at: Mapped[datetime | None]
+    departed_at: Mapped[datetime | None]
+    arrived_at: Mapped[datetime | None]
+    arrived_automatically: Mapped[bool] = mapped_column(Boolean, default=False)
+    near_since: Mapped[datetime | None]
+    released_at: Mapped[datetime | None]
+    released_count: Mapped[int | None] = mapped_column(Integer)
+    cleared_at: Mapped[datetime | None]
+    cause_code: Mapped[str | None] = mapped_column(String(32))
+    out_of_service: Mapped[bool | None] = mapped_column(Boolean)
+    cancelled_at: Mapped[datetime | None]
+    eta_s: Mapped[float | None]
+    eta_at: Mapped[datetime | None]
+    at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    straight_line: Mapped[bool] = mapped_column(Boolean, default=False)
+    override_reason: Mapped[str | None] = mapped_column(String(500))
+    offered_by: Mapped[str] = mapped_column(String(64))
+    ranking: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    team: Mapped[Team] = relationship(lazy="raise")
+    incident: Mapped[Incident] = relationship(lazy="raise")
+
+
+class TeamPosition(Base):
+    """GPS history of teams (the latest fix is also kept on ``team``)."""
+
+    __tablename__ = "team_position"
+    __table_args__ = (Index("ix_team_position_team_at", "team_id", "at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    position: Mapped[LonLat]
+    accuracy_m: Mapped[float | None]
+    at: Mapped[datetime]
+
+
+class ScheduledTask(Base):
+    """A deadline that must fire even if every process dies: offer timeouts, SLA warnings,
+    reminders, callbacks. Claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and handled in
+    the claiming transaction, so each fires exactly once."""
+
+    __tablename__ = "scheduled_task"
+    __table_args__ = (Index("ix_scheduled_task_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignment.id"))
+    handled_at: Mapped[datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(String(200))

@@ -66,6 +66,52 @@ class Settings(BaseSettings):
         default=20.0, description="Cautious speed for straight-line estimates."
     )
 
+    auto_dispatch: bool = Field(
+        default=True, description="Confirming an incident offers it to the best team at once."
+    )
+    offer_timeout_s: int = Field(
+        default=180, description="An offer not accepted within this time goes to the next team "
+        "(the 3-minute response KPI)."
+    )
+    turnout_s: float = Field(default=120.0, description="Time from accepting to driving off.")
+    safety_margin_s: float = Field(
+        default=300.0, description="A team must arrive this long before the deadline to count "
+        "as making it."
+    )
+    max_candidates_per_level: int = Field(
+        default=25, description="Nearest teams per level (straight line) sent to the router."
+    )
+    failures_before_escalation: int = Field(
+        default=2, description="Declines/timeouts at one level before the next level is offered."
+    )
+    gps_fresh_s: int = Field(
+        default=300, description="A GPS fix younger than this replaces the team's base."
+    )
+    arrival_radius_m: float = Field(
+        default=100.0, description="Within this distance of the elevator for arrival_dwell_s, a "
+        "team is marked arrived automatically."
+    )
+    arrival_dwell_s: float = Field(default=30.0, description="See arrival_radius_m.")
+    sla_warning_min: int = Field(
+        default=10, description="Warn the operator this long before the arrival deadline."
+    )
+    trapped_reminder_min: int = Field(
+        default=10, description="Remind the operator to update the trapped people this often."
+    )
+    callback_delay_min: int = Field(
+        default=30, description="After release, a callback task is due after this long."
+    )
+    redispatch_retry_s: int = Field(
+        default=30, description="When no team is free, try again after this long."
+    )
+    job_poll_s: float = Field(default=0.5, description="How often the job loop looks for due "
+                              "work.")
+    run_jobs: bool = Field(default=True, description="Run the job loop in this process.")
+    zone_overrides: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Per-zone policy overrides as JSON, e.g. "
+        '{"清徐县": {"turnout_s": 180, "safety_margin_s": 600}}.'
+    )
+
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""
         if self.secret_key:

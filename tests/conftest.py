@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatch.app import create_app
 from dispatch.db import make_engine, session_factory
 from dispatch.deps import get_now
+from dispatch.jobs import run_due_tasks
 from dispatch.migrate import upgrade
+from dispatch.routing import router_for
 from dispatch.models import Base
 from dispatch.settings import Settings
 from tests import factories
@@ -112,6 +114,12 @@ class Api:
     client: TestClient
     db: sessionmaker[Session]
     clock: Clock
+    settings: Settings
+
+    def run_jobs(self) -> int:
+        """Fire every task due at the test clock's time (what the job loop would do)."""
+        return run_due_tasks(self.db, settings=self.settings, router=router_for(self.settings),
+                             now=self.clock.now, worker="test")
 
     def login(self, username: str, password: str = factories.PASSWORD) -> dict[str, str]:
         r = self.client.post("/api/v1/auth/token",
@@ -128,11 +136,17 @@ class Api:
         return self.login(name)
 
 
+@pytest.fixture(scope="session")
+def geo_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("geo-cache")
+
+
 @pytest.fixture
-def settings(engine: Engine, tmp_path: Path) -> Settings:
+def settings(engine: Engine, tmp_path: Path, geo_cache_dir: Path) -> Settings:
+    """Test settings: the job loop is driven by the test (``run_jobs`` off) with the test clock."""
     return Settings(database_url=engine.url.render_as_string(hide_password=False),
                     secret_key="test-secret-key-not-for-production-0123456789",
-                    var_dir=tmp_path / "var")
+                    var_dir=tmp_path / "var", geo_cache_dir=geo_cache_dir, run_jobs=False)
 
 
 @pytest.fixture
@@ -140,7 +154,7 @@ def api(db: sessionmaker[Session], settings: Settings, clock: Clock) -> Iterator
     app = create_app(settings)
     app.dependency_overrides[get_now] = clock
     with TestClient(app) as client:
-        yield Api(client, db, clock)
+        yield Api(client, db, clock, settings)
 
 
 @pytest.fixture

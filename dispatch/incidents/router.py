@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from dispatch import idempotency, lifecycle
 from dispatch.deps import Now, Operator, SessionDep, SettingsDep, Staff
+from dispatch.dispatching.router import RouterDep, assignment_out, context
+from dispatch.dispatching.service import dispatch_incident, end_open_work
 from dispatch.events import Actor
 from dispatch.incidents import service
 from dispatch.incidents.schemas import CancelIn, IncidentCreate, IncidentOut, IncidentPage, NoteIn
-from dispatch.models import User
+from dispatch.models import Incident, User
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -43,8 +46,7 @@ def create_incident(
         if stored:
             return JSONResponse(stored.body, status_code=stored.status)
     incident, duplicate = service.create_incident(
-        session, data=body, actor=actor_of(user), user_id=user.id, now=now,
-        duplicate_window=timedelta(minutes=settings.duplicate_window_min))
+        session, data=body, actor=actor_of(user), user_id=user.id, now=now, settings=settings)
     status = 200 if duplicate else 201
     payload = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
     if idempotency_key:
@@ -74,45 +76,81 @@ def list_incidents(
     return IncidentPage(total=total, limit=limit, offset=offset, items=items)
 
 
+def _full(session: Session, incident: Incident) -> IncidentOut:
+    counts = service.duplicate_counts(session, [incident.id])
+    return service.incident_out(
+        incident, duplicate_reports=counts.get(incident.id, 0),
+        events=service.timeline(session, incident.id),
+        assignments=[assignment_out(a) for a in service.assignments_of(session, incident.id)])
+
+
 @router.get("/{incident_id}", response_model=IncidentOut)
 def read_incident(incident_id: int, user: Staff, session: SessionDep) -> IncidentOut:
-    incident = service.load_incident(session, incident_id, user)
-    counts = service.duplicate_counts(session, [incident.id])
-    return service.incident_out(incident, duplicate_reports=counts.get(incident.id, 0),
-                                events=service.timeline(session, incident.id))
+    """One incident with its timeline and assignments (each with its ranking record)."""
+    return _full(session, service.load_incident(session, incident_id, user))
 
 
-def _step(session: SessionDep, user: User, incident_id: int, to_state: str, now: Now,
-          payload: dict[str, object] | None = None, outcome: str | None = None) -> IncidentOut:
+def _step(session: Session, user: User, incident_id: int, to_state: str, now: Now,
+          payload: dict[str, object] | None = None, outcome: str | None = None,
+          then: Callable[[Incident], object] | None = None) -> IncidentOut:
     incident = service.load_incident(session, incident_id, user, for_update=True)
     service.change_state(session, incident, to_state, actor=actor_of(user), now=now,
                          payload=payload)
     if outcome and not incident.outcome:
         incident.outcome = outcome
+    if then is not None:
+        then(incident)
     session.commit()
-    return service.incident_out(incident, events=service.timeline(session, incident.id))
+    return _full(session, incident)
 
 
 @router.post("/{incident_id}/confirm", response_model=IncidentOut)
-def confirm(incident_id: int, user: Operator, session: SessionDep, now: Now,
-            body: NoteIn | None = None) -> IncidentOut:
-    """The operator has identified the elevator and checked that people are trapped."""
+def confirm(incident_id: int, user: Operator, session: SessionDep, settings: SettingsDep,
+            router_: RouterDep, now: Now, body: NoteIn | None = None) -> IncidentOut:
+    """The operator has identified the elevator and checked that people are trapped; with
+    ``RESCUE_AUTO_DISPATCH`` the best team is offered the job in the same transaction."""
     note = body.note if body else None
+
+    def auto_dispatch(incident: Incident) -> None:
+        if settings.auto_dispatch:
+            dispatch_incident(session, incident,
+                              ctx=context(user, settings, router_, now))
+
     return _step(session, user, incident_id, lifecycle.CONFIRMED, now,
+                 {"note": note} if note else None, then=auto_dispatch)
+
+
+@router.post("/{incident_id}/callback", response_model=IncidentOut)
+def callback_done(incident_id: int, user: Operator, session: SessionDep, now: Now,
+                  body: NoteIn | None = None) -> IncidentOut:
+    """The operator called the passenger or the use unit back after the release."""
+    note = body.note if body else None
+    return _step(session, user, incident_id, lifecycle.CALLBACK_DONE, now,
                  {"note": note} if note else None)
+
+
+def _ending(session: Session, user: User, settings: SettingsDep, router_: RouterDep, now: Now,
+            why: str) -> Callable[[Incident], None]:
+    def end(incident: Incident) -> None:
+        end_open_work(session, incident, ctx=context(user, settings, router_, now), why=why)
+
+    return end
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentOut)
 def cancel(incident_id: int, body: CancelIn, user: Operator, session: SessionDep,
-           now: Now) -> IncidentOut:
-    """Cancel, or mark a false alarm (``outcome: false_alarm``); the reason is required."""
+           settings: SettingsDep, router_: RouterDep, now: Now) -> IncidentOut:
+    """Cancel, or mark a false alarm (``outcome: false_alarm``); the reason is required.
+    Teams still on the job are stood down and the incident's timers stop."""
     return _step(session, user, incident_id, body.outcome, now, {"reason": body.reason},
-                 outcome=body.outcome)
+                 outcome=body.outcome,
+                 then=_ending(session, user, settings, router_, now, body.outcome))
 
 
 @router.post("/{incident_id}/close", response_model=IncidentOut)
-def close(incident_id: int, user: Operator, session: SessionDep, now: Now,
-          body: NoteIn | None = None) -> IncidentOut:
+def close(incident_id: int, user: Operator, session: SessionDep, settings: SettingsDep,
+          router_: RouterDep, now: Now, body: NoteIn | None = None) -> IncidentOut:
     note = body.note if body else None
     return _step(session, user, incident_id, lifecycle.CLOSED, now,
-                 {"note": note} if note else None, outcome="released")
+                 {"note": note} if note else None, outcome="released",
+                 then=_ending(session, user, settings, router_, now, "closed"))

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from dispatch.dispatching.schemas import AssignmentOut
 from dispatch.elevators.schemas import ElevatorOut
 
 Channel = Literal["call", "ivr", "alarm", "app", "transfer"]
@@ -120,9 +121,12 @@ class IncidentOut(BaseModel):
     closed_at: datetime | None
     cancelled_at: datetime | None
     merged_into: int | None
+    at_risk: bool = False
+    response_level: int = 1
     duplicate: bool = False
     duplicate_reports: int = 0
     timeline: list[EventOut] | None = None
+    assignments: list[AssignmentOut] | None = None
 
 
 class IncidentPage(BaseModel):

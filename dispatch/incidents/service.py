@@ -9,12 +9,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from dispatch import lifecycle
+from dispatch.dispatching.schemas import AssignmentOut
+from dispatch.dispatching.service import schedule_sla
 from dispatch.elevators import service as elevators
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event, transition
 from dispatch.incidents.schemas import EventOut, IncidentCreate, IncidentOut, ZoneOut
-from dispatch.models import Elevator, Incident, IncidentEvent, User
+from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, User
 from dispatch.scoping import scope_incidents
+from dispatch.settings import Settings
 
 _WITH_REFS = (
     joinedload(Incident.zone),
@@ -58,7 +61,7 @@ def find_open_incident(session: Session, elevator_id: int, *, since: datetime) -
 
 def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
                     user_id: int | None, now: datetime,
-                    duplicate_window: timedelta) -> tuple[Incident, bool]:
+                    settings: Settings) -> tuple[Incident, bool]:
     """Record a report. Returns ``(incident, duplicate)``.
 
     A report for an elevator whose entrapment is still open is stored as its own row in state
@@ -73,7 +76,8 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
     report = dict(channel=data.channel, caller_phone=data.caller_phone,
                   trapped_count=data.trapped_count, injured=data.injured,
                   vulnerable=data.vulnerable)
-    open_incident = find_open_incident(session, elevator.id, since=now - duplicate_window)
+    window = timedelta(minutes=settings.duplicate_window_min)
+    open_incident = find_open_incident(session, elevator.id, since=now - window)
     if open_incident is not None:
         dup = Incident(
             elevator_id=elevator.id, zone_id=open_incident.zone_id, state=lifecycle.MERGED,
@@ -108,6 +112,7 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
     incident.elevator = elevator
     incident.zone = zone
     session.flush()
+    schedule_sla(session, incident, settings=settings)
     return incident, False
 
 
@@ -153,7 +158,8 @@ def duplicate_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
 
 
 def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_reports: int = 0,
-                 events: list[EventOut] | None = None) -> IncidentOut:
+                 events: list[EventOut] | None = None,
+                 assignments: list[AssignmentOut] | None = None) -> IncidentOut:
     zone = incident.zone
     return IncidentOut(
         id=incident.id, state=incident.state,
@@ -170,7 +176,9 @@ def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_repor
         released_at=incident.released_at, cleared_at=incident.cleared_at,
         callback_done_at=incident.callback_done_at, closed_at=incident.closed_at,
         cancelled_at=incident.cancelled_at, merged_into=incident.merged_into_id,
+        at_risk=incident.at_risk, response_level=incident.response_level,
         duplicate=duplicate, duplicate_reports=duplicate_reports, timeline=events,
+        assignments=assignments,
     )
 
 
@@ -186,3 +194,9 @@ def list_incidents(session: Session, user: User, *, state: str, limit: int,
                            .limit(limit).offset(offset)).unique().all()
     counts = duplicate_counts(session, [r.id for r in rows])
     return total, [incident_out(r, duplicate_reports=counts.get(r.id, 0)) for r in rows]
+
+
+def assignments_of(session: Session, incident_id: int) -> list[Assignment]:
+    return list(session.scalars(
+        select(Assignment).options(joinedload(Assignment.team))
+        .where(Assignment.incident_id == incident_id).order_by(Assignment.id)).all())

@@ -1,0 +1,101 @@
+"""API shapes for dispatching and team steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+
+class DispatchIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    team_id: int | None = Field(default=None, gt=0)
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _reason_for_override(self) -> DispatchIn:
+        if self.team_id is not None and not (self.reason and self.reason.strip()):
+            raise ValueError("reason is required when choosing a team (override)")
+        return self
+
+
+class ReasonIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class StepIn(BaseModel):
+    """Optional ``at``: an operator recording a step a team phoned in a little late."""
+
+    model_config = {"extra": "forbid"}
+    at: AwareDatetime | None = None
+
+
+class DeclineIn(StepIn):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class ReleaseIn(StepIn):
+    released_count: int = Field(ge=0, le=100)
+
+
+class ClearIn(StepIn):
+    cause_code: str
+    out_of_service: bool = False
+
+
+class PositionIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    accuracy_m: float | None = Field(default=None, ge=0, le=10_000)
+    at: AwareDatetime | None = None
+
+
+class TeamRef(BaseModel):
+    id: int
+    name: str
+    phone: str
+    organization_id: int
+    status: str
+
+
+class AssignmentOut(BaseModel):
+    id: int
+    incident_id: int
+    team_id: int
+    team: TeamRef
+    level: int
+    state: str
+    parallel: bool
+    offered_at: datetime
+    accept_by: datetime
+    accepted_at: datetime | None
+    departed_at: datetime | None
+    arrived_at: datetime | None
+    arrived_automatically: bool
+    released_at: datetime | None
+    released_count: int | None
+    cleared_at: datetime | None
+    cause_code: str | None
+    eta_s: float | None
+    at_risk: bool
+    straight_line: bool
+    override_reason: str | None
+    decline_reason: str | None
+    ranking: list[dict[str, Any]]
+
+
+class TeamOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    phone: str
+    organization_id: int
+    status: str
+    on_duty: bool
+    lon: float
+    lat: float
+    position_source: str
+    position_at: datetime | None

@@ -1,0 +1,401 @@
+"""Offering incidents to teams: candidates, ranking by road time, booking, escalation, steps.
+
+The pure rule lives in ``dispatch.policy``; this module gathers its inputs (free teams and their
+positions, road travel times from ``geo``), books the chosen team with one conditional update,
+and writes the assignment, its timeline events and its deadline in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from dispatch import lifecycle, timers
+from dispatch.errors import Problem
+from dispatch.events import Actor, append_event, transition
+from dispatch.models import Assignment, Elevator, Incident, Organization, Team, TeamPosition
+from dispatch.policy import Candidate, Decision, PolicyConfig, Ranked, decide, escalation_level
+from dispatch.policy import prefilter as prefilter_candidates
+from dispatch.settings import Settings
+from geo.distance import haversine_m, haversine_many_m
+from geo.router import Router
+
+MAIN_TEAM_KINDS = ("maintenance_company", "rescue_station", "fire_brigade")
+
+
+@dataclass
+class Timing:
+    """Where a dispatch spent its time (the benchmark reports the split)."""
+
+    router_s: float = 0.0
+    total_s: float = 0.0
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class DispatchContext:
+    settings: Settings
+    router: Router
+    now: datetime
+    actor: Actor
+    timing: Timing = field(default_factory=Timing)
+
+
+def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:
+    """The settings' policy, with the zone's overrides applied (e.g. a longer county turnout)."""
+    base = PolicyConfig(turnout_s=settings.turnout_s, safety_margin_s=settings.safety_margin_s,
+                        max_per_level=settings.max_candidates_per_level,
+                        failures_before_escalation=settings.failures_before_escalation)
+    overrides = settings.zone_overrides.get(zone_name, {})
+    allowed = {k: v for k, v in overrides.items() if k in PolicyConfig.__dataclass_fields__}
+    if "max_per_level" in allowed:
+        allowed["max_per_level"] = int(allowed["max_per_level"])
+    if "failures_before_escalation" in allowed:
+        allowed["failures_before_escalation"] = int(allowed["failures_before_escalation"])
+    return replace(base, **allowed)
+
+
+def team_level(org_kind: str, org_id: int, contracted_company_id: int | None) -> int | None:
+    if org_kind == "fire_brigade":
+        return 3
+    if org_kind == "maintenance_company" and org_id == contracted_company_id:
+        return 1
+    if org_kind in ("maintenance_company", "rescue_station"):
+        return 2
+    return None
+
+
+def team_origin(team: Team, now: datetime, fresh_s: float) -> tuple[float, float, str]:
+    """Where the team starts from: its latest GPS fix if fresh, else its base."""
+    if (team.position is not None and team.position_at is not None
+            and (now - team.position_at).total_seconds() <= fresh_s):
+        return team.position.lon, team.position.lat, "gps"
+    return team.base_location.lon, team.base_location.lat, "base"
+
+
+def gather_candidates(session: Session, elevator: Elevator, *, now: datetime,
+                      settings: Settings, exclude: Sequence[int] = (),
+                      include_busy: Sequence[int] = ()) -> list[Candidate]:
+    """Free, on-duty teams with their level for this elevator and straight-line distance."""
+    stmt = (select(Team, Organization.kind).join(Organization, Team.organization_id ==
+                                                 Organization.id)
+            .where(Team.on_duty.is_(True), Organization.kind.in_(MAIN_TEAM_KINDS)))
+    if include_busy:
+        stmt = stmt.where((Team.status == "available") | Team.id.in_(list(include_busy)))
+    else:
+        stmt = stmt.where(Team.status == "available")
+    if exclude:
+        stmt = stmt.where(Team.id.not_in(list(exclude)))
+    rows = session.execute(stmt).all()
+    if not rows:
+        return []
+    origins = [team_origin(t, now, settings.gps_fresh_s) for t, _ in rows]
+    lon = np.array([o[0] for o in origins])
+    lat = np.array([o[1] for o in origins])
+    straight = haversine_many_m(lon, lat, elevator.location.lon, elevator.location.lat)
+    out = []
+    for (team, kind), (olon, olat, source), dist in zip(rows, origins, straight, strict=True):
+        level = team_level(kind, team.organization_id, elevator.maintenance_company_id)
+        if level is None:
+            continue
+        out.append(Candidate(team.id, team.name, team.organization_id, level, olon, olat,
+                             float(dist), source))
+    return out
+
+
+def rank(candidates: Sequence[Candidate], elevator: Elevator, incident: Incident, *,
+         ctx: DispatchContext, config: PolicyConfig, min_level: int) -> Decision:
+    kept = prefilter_candidates(candidates, max_per_level=config.max_per_level)
+    time_left = (incident.sla_deadline - ctx.now).total_seconds()
+    if not kept:
+        return decide([], [], time_left_s=time_left, config=config, min_level=min_level)
+    t0 = time.perf_counter()
+    tt = ctx.router.travel_times([(c.lon, c.lat) for c in kept],
+                                 (elevator.location.lon, elevator.location.lat))
+    ctx.timing.router_s += time.perf_counter() - t0
+    return decide(kept, [float(s) for s in tt.seconds], time_left_s=time_left, config=config,
+                  min_level=min_level, straight_line=[bool(f) for f in tt.off_network])
+
+
+def book_team(session: Session, team_id: int) -> bool:
+    """Reserve a free team. One conditional update: two incidents can never book one team."""
+    result = session.execute(
+        update(Team).where(Team.id == team_id, Team.status == "available",
+                           Team.on_duty.is_(True)).values(status="offered"),
+        execution_options={"synchronize_session": False})
+    return result.rowcount == 1
+
+
+def set_team_status(session: Session, team_id: int, status: str) -> None:
+    session.execute(update(Team).where(Team.id == team_id).values(status=status),
+                    execution_options={"synchronize_session": False})
+
+
+def open_assignments(session: Session, incident_id: int) -> list[Assignment]:
+    return list(session.scalars(
+        select(Assignment).where(Assignment.incident_id == incident_id,
+                                 Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))))
+
+
+def failures_by_level(session: Session, incident_id: int) -> tuple[Counter[int], list[int]]:
+    rows = session.execute(
+        select(Assignment.level, Assignment.team_id).where(
+            Assignment.incident_id == incident_id, Assignment.parallel.is_(False),
+            Assignment.state.in_((lifecycle.DECLINED, lifecycle.TIMED_OUT)))).all()
+    return Counter(level for level, _ in rows), [team for _, team in rows]
+
+
+def _reschedule_clock(session: Session, incident: Incident, *, settings: Settings,
+                      now: datetime) -> None:
+    """Zones whose clock starts at dispatch get their deadline at the first offer."""
+    zone = incident.zone
+    if zone.clock_start != "dispatched" or incident.dispatched_at is not None:
+        return
+    incident.sla_deadline = now + timedelta(minutes=incident.sla_minutes)
+    timers.cancel(session, incident_id=incident.id, kinds=("sla_warning", "sla_overdue"),
+                  now=now, why="clock starts at dispatch")
+    schedule_sla(session, incident, settings=settings)
+
+
+def schedule_sla(session: Session, incident: Incident, *, settings: Settings) -> None:
+    """The incident's clocks: warning before the deadline, overdue, and the trapped reminder."""
+    warn_at = incident.sla_deadline - timedelta(minutes=settings.sla_warning_min)
+    timers.schedule(session, "sla_warning", max(warn_at, incident.received_at),
+                    incident_id=incident.id)
+    timers.schedule(session, "sla_overdue", incident.sla_deadline, incident_id=incident.id)
+    timers.schedule(session, "trapped_reminder",
+                    incident.received_at + timedelta(minutes=settings.trapped_reminder_min),
+                    incident_id=incident.id)
+
+
+def _offer(session: Session, incident: Incident, chosen: Ranked, decision: Decision, *,
+           ctx: DispatchContext, parallel: bool = False,
+           override_reason: str | None = None) -> Assignment:
+    now, settings = ctx.now, ctx.settings
+    if not parallel:
+        _reschedule_clock(session, incident, settings=settings, now=now)
+    assignment = Assignment(
+        incident_id=incident.id, team_id=chosen.team_id, level=chosen.level,
+        state=lifecycle.OFFERED, parallel=parallel, offered_at=now,
+        accept_by=now + timedelta(seconds=settings.offer_timeout_s), eta_s=chosen.eta_s,
+        eta_at=now, at_risk=decision.at_risk and not parallel,
+        straight_line=chosen.straight_line_estimate, override_reason=override_reason,
+        offered_by=ctx.actor.name, ranking=decision.record(),
+    )
+    session.add(assignment)
+    session.flush()
+    timers.schedule(session, "offer_timeout", assignment.accept_by, incident_id=incident.id,
+                    assignment_id=assignment.id)
+    payload = {
+        "assignment_id": assignment.id, "team_id": chosen.team_id,
+        "team_name": chosen.team_name, "level": chosen.level,
+        "eta_s": None if chosen.eta_s is None else round(chosen.eta_s),
+        "accept_by": assignment.accept_by.isoformat(), "at_risk": assignment.at_risk,
+        "reason": chosen.reason, "parallel": parallel,
+        "straight_line_estimate": chosen.straight_line_estimate,
+    }
+    if override_reason:
+        payload["override_reason"] = override_reason
+    if parallel:
+        append_event(session, incident, type="level3_alerted", actor=ctx.actor, at=now,
+                     payload=payload)
+    elif incident.state == lifecycle.DISPATCHED:
+        append_event(session, incident, type="offered", actor=ctx.actor, at=now,
+                     payload=payload)
+    else:
+        transition(session, incident, lifecycle.DISPATCHED, actor=ctx.actor, at=now,
+                   payload=payload, event_type="offered")
+    return assignment
+
+
+def load_for_dispatch(session: Session, incident_id: int) -> Incident:
+    incident = session.scalar(
+        select(Incident).options(joinedload(Incident.zone), joinedload(Incident.elevator))
+        .where(Incident.id == incident_id).with_for_update(of=Incident))
+    if incident is None:
+        raise Problem(404, "Incident not found", field="incident_id")
+    return incident
+
+
+DISPATCHABLE = frozenset((lifecycle.RECEIVED, lifecycle.CONFIRMED, lifecycle.DISPATCHED,
+                          lifecycle.ESCALATED))
+
+
+def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchContext,
+                      team_id: int | None = None,
+                      override_reason: str | None = None) -> Assignment | None:
+    """Offer ``incident`` to the best free team (or to ``team_id``, an operator override).
+
+    Returns the new assignment, or None when no team is free (the incident is flagged at risk
+    and a retry is scheduled).
+    """
+    t_start = time.perf_counter()
+    if incident.state not in DISPATCHABLE:
+        raise Problem(409, "Not dispatchable in this state",
+                      f"incident {incident.id} is {incident.state}", field="state",
+                      current_state=incident.state,
+                      allowed_next=sorted(lifecycle.allowed_next(incident.state)))
+    if any(not a.parallel for a in open_assignments(session, incident.id)):
+        raise Problem(409, "Incident already has a team",
+                      "cancel the current assignment before dispatching another",
+                      field="incident_id")
+    elevator = incident.elevator
+    config = policy_config(ctx.settings, incident.zone.name)
+    failures, failed_teams = failures_by_level(session, incident.id)
+    min_level = max(incident.response_level or 1,
+                    escalation_level(dict(failures), config=config))
+    if min_level > (incident.response_level or 1):
+        append_event(session, incident, type="level_escalated", actor=ctx.actor, at=ctx.now,
+                     payload={"from": incident.response_level, "to": min_level,
+                              "failures": dict(failures)})
+        incident.response_level = min_level
+    exclude = list(failed_teams)
+    assignment = None
+    for _ in range(5):
+        ctx.timing.attempts += 1
+        candidates = gather_candidates(session, elevator, now=ctx.now, settings=ctx.settings,
+                                       exclude=exclude)
+        decision = rank(candidates, elevator, incident, ctx=ctx, config=config,
+                        min_level=1 if team_id else min_level)
+        chosen = decision.chosen
+        if team_id is not None:
+            chosen, decision = _override(decision, candidates, team_id, override_reason or "",
+                                         elevator, incident, ctx=ctx, config=config)
+        if chosen is None:
+            break
+        if book_team(session, chosen.team_id):
+            assignment = _offer(session, incident, chosen, decision, ctx=ctx,
+                                override_reason=override_reason if team_id else None)
+            incident.at_risk = decision.at_risk
+            if decision.inform_level1 and team_id is None:
+                append_event(session, incident, type="level1_informed", actor=ctx.actor,
+                             at=ctx.now, payload={
+                                 "organization_id": elevator.maintenance_company_id,
+                                 "taken_over_by": chosen.team_name})
+            break
+        if team_id is not None:
+            raise Problem(409, "Team no longer free", f"team {team_id} was just booked",
+                          field="team_id")
+        exclude.append(chosen.team_id)
+    if assignment is None:
+        _no_team(session, incident, ctx=ctx)
+    elif incident.priority == "critical" and (incident.injured or incident.vulnerable):
+        alert_level3(session, incident, ctx=ctx, config=config)
+    ctx.timing.total_s += time.perf_counter() - t_start
+    return assignment
+
+
+def _no_team(session: Session, incident: Incident, *, ctx: DispatchContext) -> None:
+    incident.at_risk = True
+    if incident.state == lifecycle.DISPATCHED:
+        transition(session, incident, lifecycle.CONFIRMED, actor=ctx.actor, at=ctx.now,
+                   event_type="no_team_available", payload={"retry_in_s":
+                                                            ctx.settings.redispatch_retry_s})
+    else:
+        append_event(session, incident, type="no_team_available", actor=ctx.actor, at=ctx.now,
+                     payload={"retry_in_s": ctx.settings.redispatch_retry_s})
+    timers.schedule(session, "redispatch",
+                    ctx.now + timedelta(seconds=ctx.settings.redispatch_retry_s),
+                    incident_id=incident.id)
+
+
+def _override(decision: Decision, candidates: Sequence[Candidate], team_id: int, reason: str,
+              elevator: Elevator, incident: Incident, *, ctx: DispatchContext,
+              config: PolicyConfig) -> tuple[Ranked | None, Decision]:
+    """The operator's choice, recorded next to what the rule would have chosen."""
+    line = next((r for r in decision.ranking if r.team_id == team_id), None)
+    if line is None:
+        cand = next((c for c in candidates if c.team_id == team_id), None)
+        if cand is None:
+            raise Problem(409, "Team not available", f"team {team_id} is not free and on duty",
+                          field="team_id")
+        t0 = time.perf_counter()
+        tt = ctx.router.travel_times([(cand.lon, cand.lat)],
+                                     (elevator.location.lon, elevator.location.lat))
+        ctx.timing.router_s += time.perf_counter() - t0
+        time_left = (incident.sla_deadline - ctx.now).total_seconds()
+        one = decide([cand], [float(tt.seconds[0])], time_left_s=time_left, config=config,
+                     straight_line=[bool(tt.off_network[0])])
+        line = one.ranking[0]
+        decision = replace(decision, ranking=[*decision.ranking, line])
+    rule_choice = decision.chosen
+    chosen = replace(line, chosen=True, reason=f"调度员指定：{reason}",
+                     reason_en=f"operator override: {reason}")
+    ranking = []
+    for r in decision.ranking:
+        if r.team_id == team_id:
+            ranking.append(chosen)
+        elif rule_choice is not None and r.team_id == rule_choice.team_id:
+            ranking.append(replace(r, chosen=False, reason="规则首选，调度员改派他队",
+                                   reason_en="the rule's choice; the operator chose another"))
+        else:
+            ranking.append(r)
+    at_risk = not chosen.makes_deadline
+    return chosen, replace(decision, chosen=chosen, ranking=ranking, at_risk=at_risk)
+
+
+def alert_level3(session: Session, incident: Incident, *, ctx: DispatchContext,
+                 config: PolicyConfig) -> Assignment | None:
+    """Injured or vulnerable people with critical priority: also send the fire brigade now."""
+    if any(a.parallel for a in open_assignments(session, incident.id)):
+        return None
+    candidates = [c for c in gather_candidates(session, incident.elevator, now=ctx.now,
+                                               settings=ctx.settings) if c.level == 3]
+    decision = rank(candidates, incident.elevator, incident, ctx=ctx, config=config, min_level=3)
+    if decision.chosen is None or not book_team(session, decision.chosen.team_id):
+        append_event(session, incident, type="level3_unavailable", actor=ctx.actor, at=ctx.now)
+        return None
+    return _offer(session, incident, decision.chosen, decision, ctx=ctx, parallel=True)
+
+
+def escalate_to_119(session: Session, incident: Incident, *, ctx: DispatchContext,
+                    reason: str) -> Assignment | None:
+    """Operator escalation to level 3: the incident is marked escalated and a fire team alerted."""
+    if incident.state != lifecycle.ESCALATED:
+        try:
+            transition(session, incident, lifecycle.ESCALATED, actor=ctx.actor, at=ctx.now,
+                       payload={"reason": reason})
+        except lifecycle.TransitionError as exc:
+            raise Problem(409, "Not allowed in this state", field="state",
+                          current_state=exc.current, allowed_next=exc.allowed) from exc
+    incident.response_level = 3
+    config = policy_config(ctx.settings, incident.zone.name)
+    return alert_level3(session, incident, ctx=ctx, config=config)
+
+
+def count_open_for_team(session: Session, team_id: int) -> int:
+    return session.scalar(select(func.count()).where(
+        Assignment.team_id == team_id,
+        Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))) or 0
+
+
+def record_position(session: Session, team: Team, *, lon: float, lat: float,
+                    accuracy_m: float | None, at: datetime) -> None:
+    team.position = (lon, lat)  # type: ignore[assignment]
+    team.position_at = at
+    session.add(TeamPosition(team_id=team.id, position=(lon, lat), accuracy_m=accuracy_m,
+                             at=at))
+
+
+def distance_to_elevator_m(lon: float, lat: float, elevator: Elevator) -> float:
+    return haversine_m(lon, lat, elevator.location.lon, elevator.location.lat)
+
+
+def end_open_work(session: Session, incident: Incident, *, ctx: DispatchContext,
+                  why: str) -> None:
+    """An incident that ends (cancelled, false alarm, closed) frees its teams and its timers."""
+    for a in open_assignments(session, incident.id):
+        a.state = lifecycle.ASSIGNMENT_CANCELLED
+        a.cancelled_at = ctx.now
+        set_team_status(session, a.team_id, "available")
+        append_event(session, incident, type="assignment_cancelled", actor=ctx.actor,
+                     at=ctx.now, payload={"assignment_id": a.id, "team_id": a.team_id,
+                                          "reason": why})
+    timers.cancel(session, incident_id=incident.id, now=ctx.now, why=why)

@@ -1,0 +1,205 @@
+"""The job loop: fires due timers (offer timeouts, SLA warnings, reminders, callbacks).
+
+Each task is claimed and handled in one transaction. On PostgreSQL the claim is
+``SELECT … FOR UPDATE SKIP LOCKED``, so every worker can run the loop and each task is handled
+by exactly one; on SQLite the claiming ``UPDATE … WHERE status='pending'`` takes the database's
+write lock, which does the same. A crash before commit rolls the claim back: the task fires after
+restart, late by the downtime, never twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload, sessionmaker
+
+from dispatch import lifecycle, timers
+from dispatch.dispatching.service import DispatchContext, dispatch_incident, open_assignments
+from dispatch.dispatching.steps import StepInput, apply_step, load_assignment
+from dispatch.events import Actor, append_event
+from dispatch.models import Incident, ScheduledTask
+from dispatch.settings import Settings
+from geo.router import Router
+
+log = logging.getLogger("rescue.jobs")
+MAX_ATTEMPTS = 5
+Handler = Callable[[Session, ScheduledTask, DispatchContext], str]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _incident(session: Session, task: ScheduledTask) -> Incident:
+    incident = session.scalar(
+        select(Incident).options(joinedload(Incident.zone), joinedload(Incident.elevator))
+        .where(Incident.id == task.incident_id).with_for_update(of=Incident))
+    assert incident is not None
+    return incident
+
+
+def on_offer_timeout(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    assert task.assignment_id is not None
+    a = load_assignment(session, task.assignment_id, None)
+    if a.state != lifecycle.OFFERED:
+        return f"assignment already {a.state}"
+    apply_step(session, a, "timeout", StepInput(), ctx=ctx, user=None)
+    return "timed out"
+
+
+def on_sla_warning(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    incident = _incident(session, task)
+    if incident.arrived_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
+        return "no longer needed"
+    left = (incident.sla_deadline - ctx.now).total_seconds()
+    append_event(session, incident, type="sla_warning", actor=ctx.actor, at=ctx.now,
+                 payload={"seconds_left": round(left)})
+    return "warned"
+
+
+def on_sla_overdue(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    incident = _incident(session, task)
+    if incident.arrived_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
+        return "no longer needed"
+    incident.at_risk = True
+    append_event(session, incident, type="sla_overdue", actor=ctx.actor, at=ctx.now,
+                 payload={"deadline": incident.sla_deadline.isoformat()})
+    return "overdue"
+
+
+def on_trapped_reminder(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    incident = _incident(session, task)
+    if incident.released_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
+        return "no longer needed"
+    append_event(session, incident, type="trapped_update_due", actor=ctx.actor, at=ctx.now,
+                 payload={"minutes_trapped": round((ctx.now - incident.received_at)
+                                                   .total_seconds() / 60)})
+    timers.schedule(session, "trapped_reminder",
+                    ctx.now + timedelta(minutes=ctx.settings.trapped_reminder_min),
+                    incident_id=incident.id)
+    return "reminded"
+
+
+def on_callback_due(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    incident = _incident(session, task)
+    if incident.callback_done_at is not None or incident.state == lifecycle.CLOSED:
+        return "no longer needed"
+    append_event(session, incident, type="callback_due", actor=ctx.actor, at=ctx.now)
+    return "callback due"
+
+
+def on_redispatch(session: Session, task: ScheduledTask, ctx: DispatchContext) -> str:
+    incident = _incident(session, task)
+    if (incident.state not in (lifecycle.CONFIRMED, lifecycle.RECEIVED, lifecycle.ESCALATED)
+            or any(not a.parallel for a in open_assignments(session, incident.id))):
+        return "no longer needed"
+    if incident.state == lifecycle.RECEIVED and incident.confirmed_at is None:
+        return "waiting for confirmation"
+    assignment = dispatch_incident(session, incident, ctx=ctx)
+    return "offered" if assignment else "still no team"
+
+
+HANDLERS: dict[str, Handler] = {
+    "offer_timeout": on_offer_timeout,
+    "sla_warning": on_sla_warning,
+    "sla_overdue": on_sla_overdue,
+    "trapped_reminder": on_trapped_reminder,
+    "callback_due": on_callback_due,
+    "redispatch": on_redispatch,
+}
+
+
+def _claim(session: Session, now: datetime, worker: str) -> ScheduledTask | None:
+    candidate = (select(ScheduledTask.id)
+                 .where(ScheduledTask.status == "pending", ScheduledTask.due_at <= now)
+                 .order_by(ScheduledTask.due_at, ScheduledTask.id).limit(1)
+                 .with_for_update(skip_locked=True))
+    task_id = session.scalar(candidate)
+    if task_id is None:
+        return None
+    claimed = session.execute(
+        update(ScheduledTask).where(ScheduledTask.id == task_id,
+                                    ScheduledTask.status == "pending")
+        .values(status="running", handled_by=worker),
+        execution_options={"synchronize_session": False})
+    if claimed.rowcount != 1:
+        session.rollback()
+        return None
+    return session.get(ScheduledTask, task_id, populate_existing=True)
+
+
+def run_due_tasks(factory: sessionmaker[Session], *, settings: Settings, router: Router,
+                  now: datetime, worker: str | None = None, limit: int = 1000) -> int:
+    """Handle every task due at ``now``; returns how many were handled."""
+    worker = worker or worker_name()
+    handled = 0
+    while handled < limit:
+        with factory() as session:
+            task = _claim(session, now, worker)
+            if task is None:
+                session.rollback()
+                return handled
+            ctx = DispatchContext(settings=settings, router=router, now=now,
+                                  actor=Actor.system(f"job:{task.kind}"))
+            try:
+                result = HANDLERS[task.kind](session, task, ctx)
+                task.status, task.handled_at, task.result = "done", now, result[:200]
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                log.exception("task %s (%s) failed", task.id, task.kind)
+                _record_failure(factory, task.id, now, exc)
+        handled += 1
+    return handled
+
+
+def _record_failure(factory: sessionmaker[Session], task_id: int, now: datetime,
+                    exc: Exception) -> None:
+    with factory() as session:
+        task = session.get(ScheduledTask, task_id)
+        if task is None:
+            return
+        task.attempts += 1
+        task.result = f"{type(exc).__name__}: {exc}"[:200]
+        if task.attempts >= MAX_ATTEMPTS:
+            task.status = "failed"
+        else:
+            task.due_at = now + timedelta(seconds=5 * 2 ** task.attempts)
+        session.commit()
+
+
+class JobLoop:
+    """A daemon thread that polls for due tasks (started by the app's lifespan)."""
+
+    def __init__(self, factory: sessionmaker[Session], *, settings: Settings,
+                 router: Callable[[], Router]) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.router = router
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.worker = worker_name()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rescue-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                run_due_tasks(self.factory, settings=self.settings, router=self.router(),
+                              now=datetime.now(UTC), worker=self.worker)
+            except Exception:
+                log.exception("job loop iteration failed")
+            self._stop.wait(self.settings.job_poll_s)

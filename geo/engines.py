@@ -177,22 +177,32 @@ class CchEngine:
         self._metric = rk.CCHMetric(self._cch, np.asarray(net.weight_ds).tolist())
         self.build_s = time.perf_counter() - t0
         self._lock = threading.Lock()
-        self._m2o: Any = None
-        self._m2o_sources: bytes = b""
-        self._query: Any = None
+        # Query objects are PyO3 "unsendable": each thread creates, uses and drops its own.
+        self._local = threading.local()
+        self._generation = 0
+
+    def _queries(self) -> Any:
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            local.m2o, local.m2o_sources, local.query = None, b"", None
+            local.generation = self._generation
+        return local
 
     def _pinned(self, sources: npt.NDArray[np.int64]) -> Any:
+        local = self._queries()
         key = sources.tobytes()
-        if self._m2o is None:
-            self._m2o = self._rk.CCHManyToOne(self._metric, sources.tolist())
-        elif key != self._m2o_sources:
-            self._m2o.repin_sources(sources.tolist())
-        self._m2o_sources = key
-        return self._m2o
+        if local.m2o is None:
+            local.m2o = self._rk.CCHManyToOne(self._metric, sources.tolist())
+        elif key != local.m2o_sources:
+            local.m2o.repin_sources(sources.tolist())
+        local.m2o_sources = key
+        return local.m2o
 
     @staticmethod
     def _to_array(dist: list[int | None]) -> FloatArray:
-        return np.array([np.inf if d is None else d for d in dist], dtype=np.float64)
+        out = np.array(dist, dtype=np.float64)  # None (unreachable) becomes NaN, in C
+        out[np.isnan(out)] = np.inf
+        return out
 
     def many_to_one(self, sources: IntArray, target: int, limit_ds: float | None = None
                     ) -> FloatArray:
@@ -220,9 +230,10 @@ class CchEngine:
 
     def path(self, source: int, target: int) -> list[int] | None:
         with self._lock:
-            if self._query is None:
-                self._query = self._rk.CCHQuery(self._metric)
-            res = self._query.run(int(source), int(target))
+            local = self._queries()
+            if local.query is None:
+                local.query = self._rk.CCHQuery(self._metric)
+            res = local.query.run(int(source), int(target))
             if res.distance is None:
                 return None
             return [int(v) for v in res.node_path]
@@ -231,9 +242,9 @@ class CchEngine:
         with self._lock:
             # routingkit-cch panics when a metric is reset while query objects borrow it, so
             # drop the queries and customise a fresh metric (same cost as a reset).
-            self._m2o = None
-            self._m2o_sources = b""
-            self._query = None
+            local = self._queries()
+            local.m2o, local.query = None, None
+            self._generation += 1
             self._metric = self._rk.CCHMetric(self._cch, np.asarray(weight_ds).tolist())
 
 

@@ -237,6 +237,7 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
     and a retry is scheduled).
     """
     t_start = time.perf_counter()
+    session.flush()  # queries below must see this transaction's changes (autoflush is off)
     if incident.state not in DISPATCHABLE:
         raise Problem(409, "Not dispatchable in this state",
                       f"incident {incident.id} is {incident.state}", field="state",

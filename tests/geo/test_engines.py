@@ -110,3 +110,20 @@ def test_set_weights_follows_new_speed_table(name: str, taiyuan: RoadNetwork) ->
 def test_unknown_engine(taiyuan: RoadNetwork) -> None:
     with pytest.raises(ValueError, match="unknown graph engine"):
         make_engine(taiyuan, "dijkstra9000")
+
+
+@pytest.mark.skipif(not cch_available(), reason="routingkit-cch not installed")
+def test_cch_answers_from_many_threads(taiyuan: RoadNetwork) -> None:
+    """Web servers call the router from a thread pool; CCH query objects are per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cch, ref = CchEngine(taiyuan), ScipyEngine(taiyuan)
+    rng = np.random.default_rng(5)
+    jobs = [(rng.integers(0, taiyuan.n_nodes, 30), int(rng.integers(0, taiyuan.n_nodes)))
+            for _ in range(40)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda j: cch.many_to_one(j[0], j[1]), jobs))
+        paths = list(pool.map(lambda j: cch.path(int(j[0][0]), j[1]), jobs))
+    for (src, tgt), dist, path in zip(jobs, got, paths, strict=True):
+        np.testing.assert_array_equal(dist, ref.many_to_one(src, tgt))
+        assert path is None or (path[0] == src[0] and path[-1] == tgt)

@@ -123,6 +123,9 @@ def test_travel_times_equal_embedded(fake: FakeOsrm, embedded: GraphRouter) -> N
     first = urlsplit(fake.requests[0])
     assert first.path.startswith("/table/v1/driving/")
     assert "112." in first.path.split("/")[-1].split(",")[0]  # longitude first
+    # a handle snapped by the embedded router only lends its coordinates to OSRM
+    handle = osrm.travel_times(embedded.snap_points(origins), target, limit_s=1500)
+    assert np.array_equal(handle.seconds, got.seconds)
 
 
 def test_matrix_and_route_equal_embedded(fake: FakeOsrm, embedded: GraphRouter) -> None:

@@ -11,7 +11,14 @@ import pytest
 from geo.distance import haversine_m
 from geo.engines import cch_available
 from geo.network import RoadNetwork
-from geo.router import GraphRouter, Route, SnapOptions, TravelTimes, make_router
+from geo.router import (
+    GraphRouter,
+    Route,
+    SnapOptions,
+    SnappedPoints,
+    TravelTimes,
+    make_router,
+)
 from tests.geo.geo_samples import read_reference_csv
 
 ENGINES = ["scipy", pytest.param("cch", marks=pytest.mark.skipif(
@@ -187,3 +194,55 @@ def test_set_speeds_rush_hour(taiyuan: RoadNetwork) -> None:
     after = r.travel_times([o], t).seconds[0]
     snap_s = float(r.snap_to_network([o, t])[1].sum()) / r.snap.snap_mps
     assert after - snap_s == pytest.approx(2 * (before - snap_s), rel=0.01)
+
+
+def _same(a: TravelTimes, b: TravelTimes) -> bool:
+    return (np.array_equal(a.seconds, b.seconds) and np.array_equal(a.off_network, b.off_network)
+            and np.array_equal(a.snap_m, b.snap_m) and a.target_snap_m == b.target_snap_m)
+
+
+def test_snapped_points_fast_path_is_identical(router: GraphRouter, taiyuan: RoadNetwork) -> None:
+    """Snapping once (team bases) and passing the handle answers exactly what coordinates do."""
+    rng = np.random.default_rng(31)
+    lon0, lat0, lon1, lat1 = taiyuan.bbox
+    teams = np.column_stack([rng.uniform(lon0, lon1, 300), rng.uniform(lat0, lat1, 300)])
+    teams[:5] = [_xy(taiyuan, int(i)) for i in rng.integers(0, taiyuan.n_nodes, 5)]  # on nodes
+    teams[5] = (112.80, 37.70)  # off the network
+    bases = router.snap_points(teams)
+    assert isinstance(bases, SnappedPoints) and len(bases) == 300
+    nodes, dist = router.snap_to_network(teams)
+    assert np.array_equal(bases.nodes, nodes) and np.array_equal(bases.snap_m, dist)
+    assert not bases.nodes.flags.writeable and not bases.points.flags.writeable
+    free = rng.random(300) < 0.6  # the teams free right now
+    targets = [(rng.uniform(lon0, lon1), rng.uniform(lat0, lat1)) for _ in range(6)]
+    targets.append((112.80, 37.70))  # an incident off the network
+    for t in targets:
+        t_handle = router.snap_points([t])
+        for limit in (None, 900.0, 1800.0):
+            plain = router.travel_times(teams, t, limit_s=limit)
+            assert _same(router.travel_times(bases, t, limit_s=limit), plain)
+            assert _same(router.travel_times(bases, t_handle, limit_s=limit), plain)
+            assert _same(router.travel_times(bases[free], t, limit_s=limit),
+                         router.travel_times(teams[free], t, limit_s=limit))
+        assert _same(router.travel_times(bases[7], t), router.travel_times(teams[7:8], t))
+    assert np.array_equal(router.matrix(bases[:20], router.snap_points(targets)),
+                          router.matrix(teams[:20], targets))
+    # a handle from another router (other engine, same graph) is snapped again: same answer
+    other = make_router(taiyuan, engine="scipy")
+    assert _same(router.travel_times(other.snap_points(teams), targets[0], limit_s=1800),
+                 router.travel_times(teams, targets[0], limit_s=1800))
+    assert len(router.travel_times(router.snap_points([]), targets[0]).seconds) == 0
+    # plain coordinates: the last origin sets are remembered (exact bytes), boundedly
+    fresh = make_router(taiyuan, engine=router.engine_name)
+    assert isinstance(fresh, GraphRouter)
+    first = fresh.travel_times(teams, targets[0], limit_s=1800)  # snapped
+    assert _same(fresh.travel_times(teams.tolist(), targets[0], limit_s=1800), first)  # remembered
+    assert _same(first, router.travel_times(bases, targets[0], limit_s=1800))
+    first.snap_m[0] = -1.0  # results never alias the remembered arrays
+    assert _same(fresh.travel_times(teams, targets[0], limit_s=1800),
+                 router.travel_times(bases, targets[0], limit_s=1800))
+    for k in range(20):
+        fresh.travel_times(teams[k:k + 10], targets[0])
+    assert len(fresh._recent) <= 8
+    with pytest.raises(ValueError, match="one point"):
+        router.travel_times(bases, bases[:2])

@@ -23,8 +23,8 @@ from dispatch.db import make_engine, session_factory
 from dispatch.deps import get_now
 from dispatch.jobs import run_due_tasks
 from dispatch.migrate import upgrade
-from dispatch.routing import router_for
 from dispatch.models import Base
+from dispatch.routing import router_for
 from dispatch.settings import Settings
 from tests import factories
 

@@ -271,7 +271,7 @@ def test_gps_refreshes_eta_and_marks_arrival_after_dwell(api: Api, net, op) -> N
     detail = api.client.get(f"/api/v1/incidents/{inc}", headers=op).json()
     assert detail["state"] == "arrived"
     assert current(detail)["arrived_automatically"] is True
-    ev = [e for e in detail["timeline"] if e["type"] == "arrived"][0]
+    ev = next(e for e in detail["timeline"] if e["type"] == "arrived")
     assert ev["payload"]["automatic"] is True and ev["payload"]["via"] == "gps"
     teams = {t["id"]: t for t in api.client.get("/api/v1/teams", headers=op).json()}
     assert teams[net.a_near]["position_source"] == "gps"

@@ -7,8 +7,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Index
 
+from dispatch.all_models import Base
 from dispatch.db import GeoPoint, make_engine
-from dispatch.models import Base
 from dispatch.settings import get_settings
 
 config = context.config

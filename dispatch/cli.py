@@ -49,7 +49,9 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads",
+) -> None:
     """Migrate the database to the latest schema (SQLite or PostGIS)."""
     from dispatch.migrate import upgrade
 

@@ -7,6 +7,7 @@ so a console never sees a change that was rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,11 @@ from dispatch.bus import EventBus, Message
 from dispatch.models import Incident, IncidentEvent
 
 _PENDING = "pending_events"
+
+EventHook = Callable[[Session, Incident, IncidentEvent], None]
+EVENT_HOOKS: list[EventHook] = []
+"""Called for every timeline row, in its transaction (the notification outbox registers here,
+so an SMS row is written atomically with the event that causes it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ def append_event(session: Session, incident: Incident, *, type: str, actor: Acto
     )
     session.add(ev)
     session.info.setdefault(_PENDING, []).append(ev)
+    for hook in EVENT_HOOKS:
+        hook(session, incident, ev)
     return ev
 
 

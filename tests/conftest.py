@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispatch.all_models import Base
 from dispatch.app import create_app
 from dispatch.db import make_engine, session_factory
 from dispatch.deps import get_now
 from dispatch.jobs import run_due_tasks
 from dispatch.migrate import upgrade
-from dispatch.models import Base
 from dispatch.routing import router_for
 from dispatch.settings import Settings
 from tests import factories

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -144,33 +145,85 @@ def networkx_rows(net: RoadNetwork, queries: list[Query], graph: str) -> Row:
     return Row(graph, "networkx (reversed graph, full)", build, None, None, times)
 
 
-def pgrouting_row(net: RoadNetwork, queries: list[Query], graph: str, url: str) -> Row:
-    """``pgr_dijkstraCost`` many-to-one on the same arcs in a temporary table."""
+def _libpq_url(url: str) -> str:
+    """``postgresql+psycopg://…`` (SQLAlchemy style) → ``postgresql://…`` for psycopg."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+#: Arcs reversed in SQL: one search from the incident over the reversed graph reaches the teams
+#: (pgRouting's many-to-one form instead runs one search per origin).
+PG_REVERSED_SQL = "SELECT id, target AS source, source AS target, cost FROM bench_arcs"
+PG_FORWARD_SQL = "SELECT id, source, target, cost FROM bench_arcs"
+
+
+def pgrouting_row(net: RoadNetwork, queries: list[Query], graph: str, url: str,
+                  ref: list[Any] | None, limit_ds: float,
+                  many_to_one_queries: int) -> list[Row]:
+    """``pgr_dijkstraCost`` on the same arcs and integer weights, in a scratch table.
+
+    Fair form: one-to-many from the target over the reversed arcs (a single search, like ours).
+    Also timed on a few queries: the literal many-to-one form ``(arcs, origins[], target)``,
+    which pgRouting answers with one search per origin. Answers are checked against ``ref``.
+    """
     import psycopg
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(_libpq_url(url), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgrouting CASCADE")
         conn.execute("DROP TABLE IF EXISTS bench_arcs")
-        conn.execute("CREATE TABLE bench_arcs (id bigint, source bigint, target bigint, "
-                     "cost double precision)")
+        conn.execute("CREATE UNLOGGED TABLE bench_arcs (id bigint, source bigint, "
+                     "target bigint, cost double precision)")
         t0 = time.perf_counter()
         with conn.cursor().copy("COPY bench_arcs (id, source, target, cost) FROM STDIN") as cp:
             for a, (u, v, w) in enumerate(zip(net.tail.tolist(), np.asarray(net.head).tolist(),
                                               np.asarray(net.weight_ds).tolist(), strict=True)):
                 cp.write_row((a, u, v, w))
-        conn.execute("CREATE INDEX ON bench_arcs (source)")
         conn.execute("ANALYZE bench_arcs")
         prep = time.perf_counter() - t0
 
-        def q(sources: npt.NDArray[np.int64], target: int) -> object:
-            return conn.execute(
-                "SELECT start_vid, agg_cost FROM pgr_dijkstraCost("
-                "'SELECT id, source, target, cost FROM bench_arcs', %s::bigint[], %s::bigint, "
-                "directed => true)", (sources.tolist(), int(target))).fetchall()
+        def answer(rows: list[tuple[int, float]], sources: npt.NDArray[np.int64], target: int
+                   ) -> npt.NDArray[np.float64]:
+            got = dict(rows)
+            got.setdefault(target, 0.0)  # pgRouting leaves out the (v, v) pair
+            return np.array([got.get(int(s), np.inf) for s in sources], dtype=np.float64)
 
-        times, _ = time_queries(q, queries)
+        def reversed_q(sources: npt.NDArray[np.int64], target: int) -> npt.NDArray[np.float64]:
+            rows = conn.execute(
+                "SELECT end_vid, agg_cost FROM pgr_dijkstraCost(%s, %s::bigint, "
+                "%s::bigint[], directed => true)",
+                (PG_REVERSED_SQL, int(target), sources.tolist())).fetchall()
+            return answer(rows, sources, target)
+
+        def many_to_one_q(sources: npt.NDArray[np.int64], target: int
+                          ) -> npt.NDArray[np.float64]:
+            rows = conn.execute(
+                "SELECT start_vid, agg_cost FROM pgr_dijkstraCost(%s, %s::bigint[], "
+                "%s::bigint, directed => true)",
+                (PG_FORWARD_SQL, sources.tolist(), int(target))).fetchall()
+            return answer(rows, sources, target)
+
+        times, res = time_queries(reversed_q, queries)
+        out = [Row(graph, "pgRouting pgr_dijkstraCost (reversed arcs, 1 search)", prep, None,
+                   None, times)]
+        m2o_q = queries[:many_to_one_queries]
+        m2o_res: list[object] = []
+        if m2o_q:
+            m2o_times, m2o_res = time_queries(many_to_one_q, m2o_q)
+            out.append(Row(graph, "  pgRouting many-to-one form (1 search per origin)", None,
+                           None, None, m2o_times))
         conn.execute("DROP TABLE bench_arcs")
-    return Row(graph, "pgRouting pgr_dijkstraCost", prep, None, None, times)
+    # pgRouting has no limit: compare where ours is finite, and check it is over the limit
+    # where ours is inf.
+    if ref is not None:
+        ok = 0
+        for ours, theirs in zip(ref, [*res], strict=False):
+            fin = np.isfinite(ours)
+            ok += bool(np.array_equal(ours[fin], np.asarray(theirs)[fin])
+                       and np.all(np.asarray(theirs)[~fin] > limit_ds))
+        same_m2o = all(np.array_equal(a, b) for a, b in zip(res, m2o_res, strict=False))
+        print(f"  pgRouting == cch on {ok}/{len(res)} queries (integer sums, exact); "
+              f"many-to-one form == reversed form on {len(m2o_res)} queries: {same_m2o}")
+    return out
 
 
 def bench_graph(graph: str, net: RoadNetwork, args: argparse.Namespace,
@@ -210,9 +263,28 @@ def bench_graph(graph: str, net: RoadNetwork, args: argparse.Namespace,
                         start_s, mem, times, note))
         router = make_router(fresh, engine="cch")
         pts = np.column_stack([np.asarray(fresh.lon), np.asarray(fresh.lat)])
-        times, _ = time_queries(lambda s, t: router.travel_times(pts[s], pts[t], args.limit),
-                                queries)
+        times, plain = time_queries(
+            lambda s, t: router.travel_times(pts[s], pts[t], args.limit).seconds, queries)
         rows.append(Row(graph, "  cch via Router.travel_times (snap)", None, None, None, times))
+        # Team bases do not move: snapped once (untimed), then only the incident is snapped.
+        handles = {id(s): router.snap_points(pts[s]) for s, _ in queries}
+        times, fast = time_queries(
+            lambda s, t: router.travel_times(handles[id(s)], pts[t], args.limit).seconds,
+            queries)
+        rows.append(Row(graph, "  cch via Router.travel_times (pre-snapped origins)", None, None,
+                        None, times, "new 300 origins each query"))
+        bases = handles[id(queries[0][0])]
+        times, _ = time_queries(
+            lambda s, t: router.travel_times(bases, pts[t], args.limit).seconds, queries)
+        rows.append(Row(graph, "  cch via Router.travel_times (pre-snapped, same bases)", None,
+                        None, None, times, "one base set for every query"))
+        base_pts = pts[queries[0][0]]
+        times, _ = time_queries(
+            lambda s, t: router.travel_times(base_pts, pts[t], args.limit).seconds, queries)
+        rows.append(Row(graph, "  cch via Router.travel_times (coordinates, same bases)", None,
+                        None, None, times, "snap of the last origin sets remembered"))
+        same = all(np.array_equal(a, b) for a, b in zip(plain, fast, strict=True))
+        print(f"  pre-snapped == plain Router.travel_times on all {len(queries)} queries: {same}")
         ref = cch_res
 
     gc.collect()
@@ -233,8 +305,10 @@ def bench_graph(graph: str, net: RoadNetwork, args: argparse.Namespace,
     rows.append(Row(graph, "scipy dijkstra, no limit (baseline)", None, None, None, times))
     if args.networkx_queries > 0:
         rows.append(networkx_rows(net, queries[: args.networkx_queries], graph))
-    if args.database_url:
-        rows.append(pgrouting_row(net, few, graph, args.database_url))
+    if args.database_url and args.pgrouting_queries > 0:
+        rows += pgrouting_row(net, queries[: args.pgrouting_queries], graph, args.database_url,
+                              ref if ref is not None else sc_res, limit_ds,
+                              args.pgrouting_m2o_queries)
     for r in rows:
         print(f"  {r.engine}: median {r.median:.3f} ms ({len(r.times_ms)} q)", flush=True)
     return rows
@@ -284,7 +358,13 @@ def main() -> None:
                     help="queries for scipy-without-limit and pgRouting")
     ap.add_argument("--networkx-queries", type=int, default=100,
                     help="queries for networkx on the core graph (a tenth on the tiling)")
-    ap.add_argument("--database-url", default=None, help="PostgreSQL with pgrouting")
+    ap.add_argument("--database-url", default=None,
+                    help="PostgreSQL with pgrouting (postgresql[+psycopg]://…)")
+    ap.add_argument("--pgrouting-queries", type=int, default=100,
+                    help="queries for pgRouting on the core graph (a tenth on the tiling)")
+    ap.add_argument("--pgrouting-m2o-queries", type=int, default=10,
+                    help="of those, queries also timed in pgRouting's many-to-one form "
+                         "(one search per origin; a tenth on the tiling)")
     ap.add_argument("--seed", type=int, default=42)
     args = ap.parse_args()
     cache = Path(args.cache_dir or tempfile.mkdtemp(prefix="geo-bench-"))
@@ -301,10 +381,12 @@ def main() -> None:
             save_network(tile_network(core, args.tiles), tiled_dir)
             print(f"tiled graph built in {time.perf_counter() - t0:.1f}s")
         tiled = open_network(tiled_dir)
-        nxq = args.networkx_queries
-        args.networkx_queries = max(1, nxq // 10) if nxq else 0
+        saved = vars(args).copy()
+        for name in ("networkx_queries", "pgrouting_queries", "pgrouting_m2o_queries"):
+            q = getattr(args, name)
+            setattr(args, name, max(1, q // 10) if q else 0)
         rows += bench_graph(f"tiled {args.tiles}×{args.tiles}", tiled, args, rng)
-        args.networkx_queries = nxq
+        vars(args).update(saved)
     print_table(rows)
 
 

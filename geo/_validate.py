@@ -12,6 +12,8 @@ import numpy.typing as npt
 PointLike = tuple[float, float] | Sequence[float] | npt.NDArray[np.floating[Any]]
 PointsLike = Sequence[PointLike] | npt.NDArray[np.floating[Any]]
 
+_LON_LAT_MAX = np.array([180.0, 90.0])
+
 
 def lonlat_points(points: PointsLike, *, what: str = "points") -> npt.NDArray[np.float64]:
     """Return an ``(n, 2)`` float64 array of lon/lat, rejecting NaN and out-of-range values.
@@ -24,6 +26,8 @@ def lonlat_points(points: PointsLike, *, what: str = "points") -> npt.NDArray[np
         return np.empty((0, 2), dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"{what} must be a sequence of (lon, lat) pairs, got shape {arr.shape}")
+    if bool((np.abs(arr) <= _LON_LAT_MAX).all()):  # one pass; NaN and inf fail it too
+        return arr
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what} contain NaN or infinite coordinates")
     if np.any(np.abs(arr[:, 0]) > 180.0) or np.any(np.abs(arr[:, 1]) > 90.0):

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from geo import _validate
 from geo.distance import haversine_many_m
-from geo.router import Route, Router, SnapOptions, TravelTimes
+from geo.router import Route, Router, SnapOptions, SnappedPoints, TravelTimes
 
 __all__ = ["OsrmError", "OsrmRouter"]
 
@@ -31,6 +31,11 @@ class OsrmError(RuntimeError):
 
 def _coord_list(pts: npt.NDArray[np.float64]) -> str:
     return ";".join(f"{x:.7f},{y:.7f}" for x, y in pts)
+
+
+def _coords(points: _validate.PointsLike | _validate.PointLike | SnappedPoints) -> Any:
+    """OSRM snaps on its side: a handle from the embedded router only lends its coordinates."""
+    return points.points if isinstance(points, SnappedPoints) else points
 
 
 class OsrmRouter(Router):
@@ -116,10 +121,11 @@ class OsrmRouter(Router):
                 out[off[:, j], j] = est[off[:, j]]
         return out, o_snap, off
 
-    def travel_times(self, origins: _validate.PointsLike, target: _validate.PointLike,
-                     limit_s: float | None = None) -> TravelTimes:
-        o = _validate.lonlat_points(origins, what="origins")
-        t = np.asarray([_validate.lonlat_point(target, what="target")])
+    def travel_times(self, origins: _validate.PointsLike | SnappedPoints,
+                     target: _validate.PointLike | SnappedPoints, limit_s: float | None = None
+                     ) -> TravelTimes:
+        o = _validate.lonlat_points(_coords(origins), what="origins")
+        t = np.asarray([_validate.lonlat_point(_coords(target), what="target")])
         if o.shape[0] == 0:
             return TravelTimes(np.empty(0), np.empty(0, dtype=bool), self.engine_name,
                                np.empty(0))
@@ -136,10 +142,10 @@ class OsrmRouter(Router):
             seconds[seconds > float(limit_s)] = np.inf
         return TravelTimes(seconds, off[:, 0].copy(), self.engine_name, o_snap)
 
-    def matrix(self, origins: _validate.PointsLike, targets: _validate.PointsLike
-               ) -> npt.NDArray[np.float64]:
-        o = _validate.lonlat_points(origins, what="origins")
-        t = _validate.lonlat_points(targets, what="targets")
+    def matrix(self, origins: _validate.PointsLike | SnappedPoints,
+               targets: _validate.PointsLike | SnappedPoints) -> npt.NDArray[np.float64]:
+        o = _validate.lonlat_points(_coords(origins), what="origins")
+        t = _validate.lonlat_points(_coords(targets), what="targets")
         if o.shape[0] == 0 or t.shape[0] == 0:
             return np.empty((o.shape[0], t.shape[0]))
         try:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,11 +35,15 @@ __all__ = [
     "Route",
     "Router",
     "SnapOptions",
+    "SnappedPoints",
     "TravelTimes",
     "make_router",
 ]
 
 EngineName = Literal["auto", "cch", "scipy", "osrm"]
+
+#: Origin sets (given as coordinates) whose snapping each GraphRouter remembers.
+_RECENT_SETS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +111,9 @@ class Router(ABC):
     snap: SnapOptions
 
     @abstractmethod
-    def travel_times(self, origins: _validate.PointsLike, target: _validate.PointLike,
-                     limit_s: float | None = None) -> TravelTimes:
+    def travel_times(self, origins: _validate.PointsLike | SnappedPoints,
+                     target: _validate.PointLike | SnappedPoints, limit_s: float | None = None
+                     ) -> TravelTimes:
         """Seconds from every origin to ``target`` (teams drive to the elevator)."""
 
     @abstractmethod
@@ -114,8 +121,8 @@ class Router(ABC):
         """Quickest route with its geometry."""
 
     @abstractmethod
-    def matrix(self, origins: _validate.PointsLike, targets: _validate.PointsLike
-               ) -> npt.NDArray[np.float64]:
+    def matrix(self, origins: _validate.PointsLike | SnappedPoints,
+               targets: _validate.PointsLike | SnappedPoints) -> npt.NDArray[np.float64]:
         """``(n_origins, n_targets)`` seconds (surge assignment of several incidents)."""
 
     def straight_line_s(self, lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -131,7 +138,8 @@ class _Snapper:
     """Nearest node by KD-tree on an equirectangular projection centred on the network.
 
     The projection is exact enough to *find* candidates at city/province scale; the reported
-    distance is then the haversine distance to the best of the few nearest candidates.
+    distance is then the haversine distance to the best of the few nearest candidates. Node
+    radians and cosines are computed once here, not per query (same values, fewer passes).
     """
 
     def __init__(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> None:
@@ -140,6 +148,9 @@ class _Snapper:
         self._lat0 = math.radians(float(np.mean(self.lat)))
         self._tree = cKDTree(self._project(self.lon, self.lat))
         self._k = min(4, self.lon.shape[0])
+        self._rlon = np.radians(self.lon)
+        self._rlat = np.radians(self.lat)
+        self._cos_lat = np.cos(self._rlat)
 
     def _project(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
                  ) -> npt.NDArray[np.float64]:
@@ -149,18 +160,53 @@ class _Snapper:
 
     def snap(self, pts: npt.NDArray[np.float64]
              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        if pts.shape[0] == 0:
+        n = pts.shape[0]
+        if n == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
         _, idx = self._tree.query(self._project(pts[:, 0], pts[:, 1]), k=self._k)
-        idx = np.asarray(idx, dtype=np.int64).reshape(pts.shape[0], self._k)
+        idx = np.asarray(idx, dtype=np.int64).reshape(n, self._k)
         p1 = np.radians(pts[:, 1])[:, None]
-        p2 = np.radians(self.lat[idx])
-        a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(
-            (np.radians(self.lon[idx]) - np.radians(pts[:, 0])[:, None]) / 2) ** 2
+        a = np.sin((self._rlat[idx] - p1) / 2) ** 2 + np.cos(p1) * self._cos_lat[idx] * np.sin(
+            (self._rlon[idx] - np.radians(pts[:, 0])[:, None]) / 2) ** 2
         d = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
         best = np.argmin(d, axis=1)
-        rows = np.arange(pts.shape[0])
+        rows = np.arange(n)
         return idx[rows, best], d[rows, best]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SnappedPoints:
+    """Points already joined to the network: reuse them across queries.
+
+    Dispatch teams' bases (and elevators) do not move, so snap them once with
+    :meth:`GraphRouter.snap_points` and pass the handle to ``travel_times`` / ``matrix`` instead
+    of coordinates: the KD-tree search and input checks are then skipped, and the CCH engine
+    keeps the same origins pinned between queries. Answers are identical to passing the
+    coordinates. Index it (``snapped[mask]``, ``snapped[[0, 3]]``) to route a subset, e.g. the
+    teams that are free right now. The arrays are read-only.
+    """
+
+    points: npt.NDArray[np.float64]
+    """``(n, 2)`` lon/lat as given."""
+    nodes: npt.NDArray[np.int64]
+    """Nearest graph node of each point."""
+    snap_m: npt.NDArray[np.float64]
+    """Distance to that node, metres."""
+    _owner: object = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.nodes.shape[0])
+
+    def __getitem__(self, key: Any) -> SnappedPoints:
+        if isinstance(key, (int, np.integer)):
+            key = [int(key)]
+        return SnappedPoints(_frozen(self.points[key]), _frozen(self.nodes[key]),
+                             _frozen(self.snap_m[key]), self._owner)
+
+
+def _frozen(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
 
 
 class GraphRouter(Router):
@@ -173,41 +219,102 @@ class GraphRouter(Router):
         self.engine_name = engine.name
         self.snap = snap or SnapOptions()
         self._snapper = _Snapper(net.lon, net.lat)
+        # The last few origin sets seen as coordinates (dispatch asks again and again with the
+        # same free teams): exact-bytes key, so a hit answers what snapping again would.
+        self._recent: OrderedDict[bytes, SnappedPoints] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def snap_to_network(self, points: _validate.PointsLike
                         ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Nearest node id and distance in metres for each lon/lat point."""
         return self._snapper.snap(_validate.lonlat_points(points))
 
+    def snap_points(self, points: _validate.PointsLike) -> SnappedPoints:
+        """Snap once, route many times: a handle ``travel_times`` and ``matrix`` accept.
+
+        >>> bases = router.snap_points(team_positions)          # doctest: +SKIP
+        >>> router.travel_times(bases, incident, limit_s=1800)  # doctest: +SKIP
+        """
+        pts = _validate.lonlat_points(points)
+        nodes, snap_m = self._snapper.snap(pts)
+        return SnappedPoints(_frozen(pts.copy()), _frozen(nodes), _frozen(snap_m),
+                             self._snapper)
+
+    def _snapped(self, points: _validate.PointsLike | SnappedPoints, what: str
+                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64],
+                            npt.NDArray[np.float64]]:
+        """Coordinates, nodes and snap metres; a handle from this router skips the KD-tree."""
+        if isinstance(points, SnappedPoints):
+            if points._owner is self._snapper:
+                return points.points, points.nodes, points.snap_m
+            pts = points.points  # snapped by another router: already valid, snap again here
+        else:
+            pts = _validate.lonlat_points(points, what=what)
+        if pts.shape[0] < 2:
+            nodes, snap_m = self._snapper.snap(pts)
+            return pts, nodes, snap_m
+        key = pts.tobytes()
+        with self._recent_lock:
+            hit = self._recent.get(key)
+            if hit is not None:
+                self._recent.move_to_end(key)
+        if hit is None:
+            nodes, snap_m = self._snapper.snap(pts)
+            hit = SnappedPoints(_frozen(pts.copy()), _frozen(nodes), _frozen(snap_m),
+                                self._snapper)
+            with self._recent_lock:
+                self._recent[key] = hit
+                while len(self._recent) > _RECENT_SETS:
+                    self._recent.popitem(last=False)
+        return pts, hit.nodes, hit.snap_m
+
     def set_speeds(self, speeds_kmh: dict[str, float]) -> None:
         """Switch to another class speed table (time of day) without rebuilding anything."""
         self.net = self.net.with_speeds(speeds_kmh)
         self.engine.set_weights(self.net.weight_ds)
 
-    def travel_times(self, origins: _validate.PointsLike, target: _validate.PointLike,
-                     limit_s: float | None = None) -> TravelTimes:
-        pts = _validate.lonlat_points(origins, what="origins")
-        t = _validate.lonlat_point(target, what="target")
-        o_node, o_snap = self._snapper.snap(pts)
-        t_node, t_snap = self._snapper.snap(np.asarray([t]))
+    def travel_times(self, origins: _validate.PointsLike | SnappedPoints,
+                     target: _validate.PointLike | SnappedPoints, limit_s: float | None = None
+                     ) -> TravelTimes:
+        """Seconds from every origin to ``target``.
+
+        Either may be a :class:`SnappedPoints` from :meth:`snap_points` (``target``: one point),
+        which skips snapping them again; the answer is the same as with coordinates.
+        """
+        pts, o_node, o_snap = self._snapped(origins, "origins")
+        if isinstance(target, SnappedPoints):
+            if len(target) != 1:
+                raise ValueError(f"target must be one point, got {len(target)} snapped points")
+            t_pts, t_node, t_snap = self._snapped(target, "target")
+            t = (float(t_pts[0, 0]), float(t_pts[0, 1]))
+        else:
+            t = _validate.lonlat_point(target, what="target")
+            t_node, t_snap = self._snapper.snap(np.asarray([t]))
         t_snap_m = float(t_snap[0])
-        seconds = np.full(pts.shape[0], np.inf)
+        n = pts.shape[0]
+        seconds = np.full(n, np.inf)
         off = (o_snap > self.snap.off_network_m) | (t_snap_m > self.snap.off_network_m)
-        on = ~off
-        if on.any():
+        n_off = int(np.count_nonzero(off))
+        all_on = n_off == 0
+        if n_off < n:
             t_snap_s = t_snap_m / self.snap.snap_mps
             limit_ds = None
             if limit_s is not None:
                 limit_ds = (float(limit_s) - t_snap_s) * 10.0 + 1.0
             if limit_ds is None or limit_ds >= 0:
-                ds = self.engine.many_to_one(o_node[on], int(t_node[0]), limit_ds)
-                seconds[on] = ds / 10.0 + o_snap[on] / self.snap.snap_mps + t_snap_s
-        if off.any():
+                if all_on:  # no copies: the CCH engine sees the same pinned origins again
+                    ds = self.engine.many_to_one(o_node, int(t_node[0]), limit_ds)
+                    seconds = ds / 10.0 + o_snap / self.snap.snap_mps + t_snap_s
+                else:
+                    on = ~off
+                    ds = self.engine.many_to_one(o_node[on], int(t_node[0]), limit_ds)
+                    seconds[on] = ds / 10.0 + o_snap[on] / self.snap.snap_mps + t_snap_s
+        if n_off:
             seconds[off] = haversine_many_m(pts[off, 0], pts[off, 1], t[0], t[1]) \
                 / self.snap.fallback_mps
         if limit_s is not None:
             seconds[seconds > float(limit_s)] = np.inf
-        return TravelTimes(seconds, off, self.engine_name, o_snap, t_snap_m)
+        return TravelTimes(seconds, off, self.engine_name, o_snap.copy(), t_snap_m)
 
     def route(self, origin: _validate.PointLike, target: _validate.PointLike) -> Route:
         o = _validate.lonlat_point(origin, what="origin")
@@ -225,12 +332,11 @@ class GraphRouter(Router):
         seconds = ds / 10.0 + float(snap_m.sum()) / self.snap.snap_mps
         return Route(seconds, road_m + float(snap_m.sum()), coords, False, self.engine_name)
 
-    def matrix(self, origins: _validate.PointsLike, targets: _validate.PointsLike
-               ) -> npt.NDArray[np.float64]:
-        o = _validate.lonlat_points(origins, what="origins")
-        t = _validate.lonlat_points(targets, what="targets")
-        o_node, o_snap = self._snapper.snap(o)
-        t_node, t_snap = self._snapper.snap(t)
+    def matrix(self, origins: _validate.PointsLike | SnappedPoints,
+               targets: _validate.PointsLike | SnappedPoints) -> npt.NDArray[np.float64]:
+        """Seconds ``(n_origins, n_targets)``; either side may be a :class:`SnappedPoints`."""
+        o, o_node, o_snap = self._snapped(origins, "origins")
+        t, t_node, t_snap = self._snapped(targets, "targets")
         o_on = o_snap <= self.snap.off_network_m
         t_on = t_snap <= self.snap.off_network_m
         out = np.empty((o.shape[0], t.shape[0]), dtype=np.float64)

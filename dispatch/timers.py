@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispatch.models import ScheduledTask
@@ -27,6 +27,12 @@ def schedule(session: Session, kind: str, due_at: datetime, *, incident_id: int 
                          assignment_id=assignment_id)
     session.add(task)
     return task
+
+
+def has_pending(session: Session, *, incident_id: int, kind: str) -> bool:
+    return session.scalar(select(ScheduledTask.id).where(
+        ScheduledTask.incident_id == incident_id, ScheduledTask.kind == kind,
+        ScheduledTask.status == "pending").limit(1)) is not None
 
 
 def cancel(session: Session, *, incident_id: int | None = None,

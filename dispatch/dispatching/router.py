@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
@@ -23,9 +24,10 @@ from dispatch.dispatching.schemas import (
     TeamOut,
     TeamRef,
 )
+from dispatch.dispatching.surge_service import dispatch_surge
 from dispatch.errors import Problem
 from dispatch.events import Actor
-from dispatch.models import Assignment, Team, User
+from dispatch.models import Assignment, Team, User, Zone
 from dispatch.routing import router_for
 from geo.router import Router
 
@@ -96,6 +98,33 @@ def escalate(incident_id: int, body: ReasonIn, user: Operator, session: SessionD
         return None
     session.refresh(a, attribute_names=["team"])
     return assignment_out(a)
+
+
+class SurgeIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    zone: str | None = Field(default=None, description="zone name, e.g. 小店区; all if omitted")
+
+
+class SurgeOut(BaseModel):
+    assigned: list[tuple[int, int]]
+    waiting: list[int]
+    missed_deadlines: int
+
+
+@router.post("/api/v1/dispatch/surge", response_model=SurgeOut)
+def surge(user: Operator, session: SessionDep, settings: SettingsDep, router_: RouterDep,
+          now: Now, body: SurgeIn | None = None) -> SurgeOut:
+    """Assign every confirmed incident waiting for a team (of a zone) by one global plan:
+    fewest missed deadlines, then least total ETA, vulnerable people first."""
+    zone_id = None
+    if body and body.zone:
+        zone_id = session.scalar(select(Zone.id).where(Zone.name == body.zone))
+        if zone_id is None:
+            raise Problem(422, "Unknown zone", f"no zone named {body.zone}", field="zone")
+    result = dispatch_surge(session, ctx=context(user, settings, router_, now), zone_id=zone_id)
+    session.commit()
+    return SurgeOut(assigned=result.assigned, waiting=result.waiting,
+                    missed_deadlines=result.missed_deadlines)
 
 
 def _step(step: str, assignment_id: int, user: User, session: Session, settings: SettingsDep,

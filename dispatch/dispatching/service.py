@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select, update
@@ -72,7 +73,7 @@ def team_level(org_kind: str, org_id: int, contracted_company_id: int | None) ->
     return None
 
 
-def team_origin(team: Team, now: datetime, fresh_s: float) -> tuple[float, float, str]:
+def team_origin(team: Team | Any, now: datetime, fresh_s: float) -> tuple[float, float, str]:
     """Where the team starts from: its latest GPS fix if fresh, else its base."""
     if (team.position is not None and team.position_at is not None
             and (now - team.position_at).total_seconds() <= fresh_s):
@@ -80,33 +81,36 @@ def team_origin(team: Team, now: datetime, fresh_s: float) -> tuple[float, float
     return team.base_location.lon, team.base_location.lat, "base"
 
 
+_CANDIDATE_COLUMNS = (Team.id, Team.name, Team.organization_id, Team.base_location,
+                      Team.position, Team.position_at, Organization.kind)
+
+
 def gather_candidates(session: Session, elevator: Elevator, *, now: datetime,
-                      settings: Settings, exclude: Sequence[int] = (),
-                      include_busy: Sequence[int] = ()) -> list[Candidate]:
-    """Free, on-duty teams with their level for this elevator and straight-line distance."""
-    stmt = (select(Team, Organization.kind).join(Organization, Team.organization_id ==
-                                                 Organization.id)
-            .where(Team.on_duty.is_(True), Organization.kind.in_(MAIN_TEAM_KINDS)))
-    if include_busy:
-        stmt = stmt.where((Team.status == "available") | Team.id.in_(list(include_busy)))
-    else:
-        stmt = stmt.where(Team.status == "available")
+                      settings: Settings, exclude: Sequence[int] = ()) -> list[Candidate]:
+    """Free, on-duty teams with their level for this elevator and straight-line distance.
+
+    Plain rows, not ORM objects: this runs on every dispatch over every free team.
+    """
+    stmt = (select(*_CANDIDATE_COLUMNS)
+            .join(Organization, Team.organization_id == Organization.id)
+            .where(Team.on_duty.is_(True), Team.status == "available",
+                   Organization.kind.in_(MAIN_TEAM_KINDS)))
     if exclude:
         stmt = stmt.where(Team.id.not_in(list(exclude)))
     rows = session.execute(stmt).all()
     if not rows:
         return []
-    origins = [team_origin(t, now, settings.gps_fresh_s) for t, _ in rows]
+    origins = [team_origin(r, now, settings.gps_fresh_s) for r in rows]
     lon = np.array([o[0] for o in origins])
     lat = np.array([o[1] for o in origins])
     straight = haversine_many_m(lon, lat, elevator.location.lon, elevator.location.lat)
     out = []
-    for (team, kind), (olon, olat, source), dist in zip(rows, origins, straight, strict=True):
-        level = team_level(kind, team.organization_id, elevator.maintenance_company_id)
+    for r, (olon, olat, source), dist in zip(rows, origins, straight, strict=True):
+        level = team_level(r.kind, r.organization_id, elevator.maintenance_company_id)
         if level is None:
             continue
-        out.append(Candidate(team.id, team.name, team.organization_id, level, olon, olat,
-                             float(dist), source))
+        out.append(Candidate(r.id, r.name, r.organization_id, level, olon, olat, float(dist),
+                             source))
     return out
 
 
@@ -175,7 +179,7 @@ def schedule_sla(session: Session, incident: Incident, *, settings: Settings) ->
                     incident_id=incident.id)
 
 
-def _offer(session: Session, incident: Incident, chosen: Ranked, decision: Decision, *,
+def make_offer(session: Session, incident: Incident, chosen: Ranked, decision: Decision, *,
            ctx: DispatchContext, parallel: bool = False,
            override_reason: str | None = None) -> Assignment:
     now, settings = ctx.now, ctx.settings
@@ -272,7 +276,7 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
         if chosen is None:
             break
         if book_team(session, chosen.team_id):
-            assignment = _offer(session, incident, chosen, decision, ctx=ctx,
+            assignment = make_offer(session, incident, chosen, decision, ctx=ctx,
                                 override_reason=override_reason if team_id else None)
             incident.at_risk = decision.at_risk
             if decision.inform_level1 and team_id is None:
@@ -353,7 +357,7 @@ def alert_level3(session: Session, incident: Incident, *, ctx: DispatchContext,
     if decision.chosen is None or not book_team(session, decision.chosen.team_id):
         append_event(session, incident, type="level3_unavailable", actor=ctx.actor, at=ctx.now)
         return None
-    return _offer(session, incident, decision.chosen, decision, ctx=ctx, parallel=True)
+    return make_offer(session, incident, decision.chosen, decision, ctx=ctx, parallel=True)
 
 
 def escalate_to_119(session: Session, incident: Incident, *, ctx: DispatchContext,

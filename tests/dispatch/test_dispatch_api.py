@@ -303,3 +303,44 @@ def test_sla_warning_and_overdue_fire_on_time(api: Api, net, op) -> None:
     api.run_jobs()
     detail = api.client.get(f"/api/v1/incidents/{inc}", headers=op).json()
     assert "sla_overdue" in [e["type"] for e in detail["timeline"]] and detail["at_risk"]
+
+
+def test_surge_assigns_waiting_incidents_by_one_plan(api: Api, net, op) -> None:
+    from tests import factories
+
+    with api.db() as s:
+        s.execute(Team.__table__.update().values(on_duty=False))
+        points = [scenario.ELEVATOR_AT, scenario.AT_1KM, scenario.AT_2KM, scenario.AT_3KM,
+                  scenario.AT_4KM, scenario.AT_6KM]
+        elevators = [factories.make_elevator(s, rescue_code=f"26000{i}", location=p,
+                                             maintenance_company_id=net.company_id).id
+                     for i, p in enumerate(points)]
+        s.commit()
+    incidents = []
+    for e in elevators:
+        r = api.client.post("/api/v1/incidents", headers=op,
+                            json={"elevator_id": e, "channel": "call",
+                                  "vulnerable": e == elevators[-1]})
+        incidents.append(r.json()["id"])
+        confirm(api, op, r.json()["id"])
+    with api.db() as s:  # three teams come back on duty
+        s.execute(Team.__table__.update().where(
+            Team.id.in_([net.a_near, net.b_near, net.station])).values(on_duty=True))
+        s.commit()
+    api.clock.advance(seconds=31)
+    api.run_jobs()
+    with api.db() as s:
+        offers = s.execute(select(Assignment.incident_id, Assignment.team_id, Assignment.ranking)
+                           .where(Assignment.state == "offered")).all()
+        pending = s.execute(select(ScheduledTask.incident_id, func.count())
+                            .where(ScheduledTask.kind == "redispatch",
+                                   ScheduledTask.status == "pending")
+                            .group_by(ScheduledTask.incident_id)).all()
+    assert len(offers) == 3
+    assert len({t for _, t, _ in offers}) == 3  # each team once
+    assert incidents[-1] in {i for i, _, _ in offers}  # the vulnerable person is served
+    for _, team, ranking in offers:
+        chosen = [r for r in ranking if r["chosen"]]
+        assert chosen[0]["team_id"] == team and "surge" in chosen[0]["reason_en"]
+    waiting = set(incidents) - {i for i, _, _ in offers}
+    assert {i for i, _ in pending} == waiting and all(n == 1 for _, n in pending)

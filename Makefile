@@ -29,7 +29,7 @@ run: $(STAMP)
 	$(BIN)/rescue serve --host $(HOST) --port $(PORT)
 
 test: $(DEVSTAMP)
-	scripts/test-services.sh $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	PYTHON=$(BIN)/python scripts/test-services.sh scripts/run-tests.sh $(PYTEST_ARGS)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import text
 
-from dispatch.db import make_engine
+from dispatch.db import recreate_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,12 +27,7 @@ def fresh_database(kind: str, workdir: Path, postgres_url: str | None, name: str
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
     assert postgres_url, "PostGIS needs --postgres-url"
-    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return postgres_url.rsplit("/", 1)[0] + "/" + name
+    return recreate_postgres_database(postgres_url, name)
 
 
 def free_port() -> int:

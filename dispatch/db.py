@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import geoalchemy2  # noqa: F401  (registers PostGIS types for reflection)
-from sqlalchemy import Engine, LargeBinary, create_engine, event
+from sqlalchemy import Engine, LargeBinary, create_engine, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -133,6 +133,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def recreate_postgres_database(server_url: str, name: str) -> str:
+    """Drop and create database ``name`` on the server of ``server_url``; return its URL.
+
+    For tests and benchmarks, which need an empty database of their own.
+    """
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
 
 
 @lru_cache

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.all_models import Base
 from dispatch.app import create_app
-from dispatch.db import make_engine, session_factory
+from dispatch.db import make_engine, recreate_postgres_database, session_factory
 from dispatch.deps import get_now
 from dispatch.jobs import run_due_tasks
 from dispatch.migrate import upgrade
@@ -32,20 +32,11 @@ POSTGRES_URL = os.environ.get("RESCUE_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)]
 
 
-def _fresh_postgres(url: str, name: str) -> str:
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="session")
 def backend_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"}
     if POSTGRES_URL:
-        urls["postgis"] = _fresh_postgres(POSTGRES_URL, f"rescue_t_{os.getpid()}")
+        urls["postgis"] = recreate_postgres_database(POSTGRES_URL, f"rescue_t_{os.getpid()}")
     return urls
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,6 +63,12 @@ def install_handlers(app: FastAPI) -> None:
             "detail": f"{first['field']}: {first['message']}", "field": first["field"],
             "errors": errors,
         })
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:
+        return problem_response(409, {
+            "type": "about:blank", "title": "Changed concurrently", "status": 409,
+            "detail": "the record changed while this request ran; reload and retry"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -215,9 +215,14 @@ class Incident(Base):
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
     response_level: Mapped[int] = mapped_column(Integer, default=1)
     at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
     elevator: Mapped[Elevator] = relationship(lazy="raise")
     zone: Mapped[Zone] = relationship(lazy="raise")
+
+    # Optimistic locking: a write based on a stale read fails instead of overwriting (SQLite
+    # has no SELECT … FOR UPDATE; PostgreSQL gets both).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class IncidentEvent(Base):
@@ -289,9 +294,12 @@ class Assignment(Base):
     override_reason: Mapped[str | None] = mapped_column(String(500))
     offered_by: Mapped[str] = mapped_column(String(64))
     ranking: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
     team: Mapped[Team] = relationship(lazy="raise")
     incident: Mapped[Incident] = relationship(lazy="raise")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class TeamPosition(Base):

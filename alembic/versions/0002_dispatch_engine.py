@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("override_reason", sa.String(length=500), nullable=True),
         sa.Column("offered_by", sa.String(length=64), nullable=False),
         sa.Column("ranking", sa.JSON(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["incident_id"],
             ["incident.id"],
@@ -117,10 +118,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("at_risk", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(
+            sa.Column("version", sa.Integer(), nullable=False, server_default="1")
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("incident", schema=None) as batch_op:
+        batch_op.drop_column("version")
         batch_op.drop_column("at_risk")
         batch_op.drop_column("response_level")
 

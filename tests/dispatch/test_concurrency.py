@@ -77,3 +77,30 @@ def test_concurrent_dispatches_never_double_book(db: sessionmaker[Session],
         offered, per_team = _round(db, settings, r)
         assert offered == TEAMS, f"round {r}: {offered} offers for {TEAMS} teams"
         assert max(per_team.values()) == 1, f"round {r}: a team booked twice {per_team}"
+
+
+def test_a_write_based_on_a_stale_read_is_refused(db: sessionmaker[Session],
+                                                  settings: Settings) -> None:
+    """SQLite has no SELECT … FOR UPDATE: the version column stops lost updates there too."""
+    import pytest
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from dispatch.models import Incident
+
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    with db() as s:
+        e = factories.make_elevator(s)
+        inc, _ = create_incident(s, data=IncidentCreate(elevator_id=e.id, channel="call"),
+                                 actor=Actor("op"), user_id=None, now=now, settings=settings)
+        s.commit()
+        incident_id = inc.id
+    with db() as first, db() as second:
+        a = first.get(Incident, incident_id)
+        b = second.get(Incident, incident_id)
+        a.state = lifecycle.CONFIRMED
+        first.commit()
+        b.state = lifecycle.CANCELLED
+        with pytest.raises(StaleDataError):
+            second.commit()
+    with db() as s:
+        assert s.get(Incident, incident_id).state == lifecycle.CONFIRMED

@@ -25,6 +25,7 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/rescue db upgrade
 	$(BIN)/rescue fixtures load taiyuan --if-empty
+	$(BIN)/rescue fixtures history --days 90 --if-empty
 	$(BIN)/rescue users demo
 	$(BIN)/rescue serve --host $(HOST) --port $(PORT)
 

@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from dispatch.auth.link_router import router as link_router
 from dispatch.auth.router import router as auth_router
-from dispatch.bus import InProcessBus
+from dispatch.bus import make_bus
 from dispatch.db import make_engine, session_factory
 from dispatch.deps import Public, SessionDep
 from dispatch.dispatching.router import router as dispatching_router
@@ -19,8 +20,18 @@ from dispatch.errors import install_handlers
 from dispatch.events import publish_after_commit
 from dispatch.incidents.router import router as incidents_router
 from dispatch.jobs import JobLoop
+from dispatch.mapdata.router import router as geo_router
+from dispatch.notifications.webhooks import router as twilio_router
+from dispatch.reports.router import page_router as office_page_router
+from dispatch.reports.router import router as reports_router
 from dispatch.routing import router_for
 from dispatch.settings import Settings, get_settings
+from dispatch.stream.hub import Hub
+from dispatch.stream.positions import publish_positions_after_commit
+from dispatch.stream.router import router as stream_router
+from dispatch.telemetry.router import router as telemetry_router
+from dispatch.web import router as web_router
+from dispatch.web import static_files
 
 
 class Health(BaseModel):
@@ -43,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         if jobs is not None:
             jobs.stop()
+        await app.state.hub.stop()
+        getattr(app.state.bus, "close", lambda: None)()
         engine.dispose()
 
     app = FastAPI(
@@ -55,8 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     app.state.secret_key = settings.resolved_secret_key()
-    app.state.bus = InProcessBus()
+    app.state.bus = make_bus(settings.redis_url, scope=settings.database_url)
     publish_after_commit(app.state.sessionmaker, app.state.bus)
+    publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
+    app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
+                        poll_s=settings.stream_poll_s)
     install_handlers(app)
 
     @app.get("/healthz", response_model=Health, dependencies=[Public], tags=["ops"])
@@ -68,4 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(elevators_router)
     app.include_router(incidents_router)
     app.include_router(dispatching_router)
+    app.include_router(telemetry_router)
+    app.include_router(stream_router)
+    app.include_router(geo_router)
+    app.include_router(web_router)
+    app.mount("/static", static_files(), name="static")
+    app.include_router(reports_router)
+    app.include_router(office_page_router)
+    app.include_router(link_router)
+    app.include_router(twilio_router)
     return app

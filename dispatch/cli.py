@@ -11,7 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
+from dispatch.reports.cli import history as history_command
+from dispatch.reports.cli import incidents_app
 from dispatch.settings import get_settings
+from dispatch.telemetry.cli import devices_app
 
 app = typer.Typer(help="elevator-rescue: 电梯困人应急救援调度", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -21,6 +24,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(users_app, name="users")
 app.add_typer(geo_app, name="geo")
+app.add_typer(incidents_app, name="incidents")  # issue 8
+fixtures_app.command("history")(history_command)  # issue 8
+app.add_typer(devices_app, name="devices")  # issue 7
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

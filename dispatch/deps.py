@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket, WebSocketException
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -100,3 +100,40 @@ Staff = Annotated[User, Depends(require_roles("operator", "supervisor", "office"
 Admin = Annotated[User, Depends(require_roles("admin"))]
 AnyUser = Annotated[User, Depends(require_roles(*ROLES))]
 Public = Depends(public)
+
+
+def require_ws_roles(*roles: str) -> Callable[..., Any]:
+    """The websocket form of ``require_roles``: the token comes from ``?token=`` or the
+    ``rescue_token`` cookie (browsers cannot set headers on a websocket); a bad token closes
+    the handshake with 1008 (policy violation). The user is read in a short session of its own,
+    so a long-lived socket holds no database connection."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    async def dependency(websocket: WebSocket) -> User:
+        token = (websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
+                 or _ws_bearer(websocket))
+        claims = read_token(token, secret=websocket.app.state.secret_key) if token else None
+        if claims is None or claims.get("scope") != "session":
+            raise WebSocketException(code=1008, reason="not authenticated")
+        with websocket.app.state.sessionmaker(expire_on_commit=False) as session:
+            user = session.get(User, int(claims["sub"]))
+            if user is not None:
+                session.expunge(user)
+        if user is None or not user.active:
+            raise WebSocketException(code=1008, reason="unknown or disabled user")
+        if user.role not in roles:
+            raise WebSocketException(code=1008, reason=f"role {user.role} may not do this")
+        return user
+
+    dependency.__access_roles__ = roles  # type: ignore[attr-defined]
+    return dependency
+
+
+def _ws_bearer(websocket: WebSocket) -> str | None:
+    auth = websocket.headers.get("authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+StreamUser = Annotated[User, Depends(require_ws_roles(*ROLES))]

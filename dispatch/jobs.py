@@ -22,8 +22,10 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 from dispatch import lifecycle, timers
 from dispatch.dispatching.service import DispatchContext, dispatch_incident, open_assignments
 from dispatch.dispatching.steps import StepInput, apply_step, load_assignment
+from dispatch.dispatching.surge_service import dispatch_surge, waiting_incidents
 from dispatch.events import Actor, append_event
 from dispatch.models import Incident, ScheduledTask
+from dispatch.notifications.delivery import run_outbox
 from dispatch.settings import Settings
 from geo.router import Router
 
@@ -101,6 +103,10 @@ def on_redispatch(session: Session, task: ScheduledTask, ctx: DispatchContext) -
         return "no longer needed"
     if incident.state == lifecycle.RECEIVED and incident.confirmed_at is None:
         return "waiting for confirmation"
+    waiting = waiting_incidents(session, zone_id=incident.zone_id)
+    if len(waiting) >= ctx.settings.surge_min_waiting:
+        result = dispatch_surge(session, ctx=ctx, zone_id=incident.zone_id)
+        return f"surge: {len(result.assigned)} offered, {len(result.waiting)} waiting"
     assignment = dispatch_incident(session, incident, ctx=ctx)
     return "offered" if assignment else "still no team"
 
@@ -202,4 +208,9 @@ class JobLoop:
                               now=datetime.now(UTC), worker=self.worker)
             except Exception:
                 log.exception("job loop iteration failed")
+            try:  # the notification outbox (issue 5)
+                run_outbox(self.factory, settings=self.settings, now=datetime.now(UTC),
+                           clock=lambda: datetime.now(UTC))
+            except Exception:
+                log.exception("outbox delivery failed")
             self._stop.wait(self.settings.job_poll_s)

@@ -22,3 +22,12 @@ def scope_incidents(stmt: Select[Any], user: User) -> Select[Any]:
             return stmt
         return stmt.where(Incident.zone_id.in_(select(Zone.id).where(Zone.name == user.region)))
     return stmt.where(false())
+
+
+def office_region(user: User) -> str | None:
+    """The zone name an office user is limited to (None: no limit, or not an office user).
+
+    Reports filter by it and refuse a district outside it, so an office of one district never
+    sees another's rows.
+    """
+    return user.region if user.role == "office" else None

@@ -107,10 +107,91 @@ class Settings(BaseSettings):
     job_poll_s: float = Field(default=0.5, description="How often the job loop looks for due "
                               "work.")
     run_jobs: bool = Field(default=True, description="Run the job loop in this process.")
+    surge_min_waiting: int = Field(
+        default=5, description="With at least this many confirmed incidents of a zone waiting "
+        "for a team, free teams are assigned by one global plan (area power cut)."
+    )
     zone_overrides: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Per-zone policy overrides as JSON, e.g. "
         '{"清徐县": {"turnout_s": 180, "safety_margin_s": 600}}.'
     )
+
+    # Telemetry alarms (issue 7)
+    telemetry_max_skew_s: int = Field(
+        default=300, description="A device request whose X-Timestamp is further than this from "
+        "the server clock is refused (replay protection)."
+    )
+    telemetry_recovery_window_s: int = Field(
+        default=60, description="A 'back to normal' (40) this soon after an entrapment alarm, "
+        "before persons are confirmed, flags the incident 'recovered by itself' (verify by "
+        "callback; never closed automatically)."
+    )
+    telemetry_button_hold_s: float = Field(
+        default=3.0, description="An alarm-button event (90) whose detail.held_s is shorter is "
+        "filtered as a brush; without held_s it counts as held."
+    )
+    telemetry_power_cut_min_elevators: int = Field(
+        default=5, description="This many elevators of one district reporting mains power lost "
+        "(41) close together form an 'area power cut' group."
+    )
+    telemetry_power_cut_gap_min: int = Field(
+        default=10, description="Power-lost reports of one district at most this many minutes "
+        "apart belong to the same power cut."
+    )
+
+    # Live console and crew page (issue 6)
+    stream_poll_s: float = Field(
+        default=1.0, description="While Redis is unreachable, each worker reads new timeline "
+        "rows this often so consoles stay current."
+    )
+    map_tile_url: str | None = Field(
+        default=None, description="Raster tile URL template ({z}/{x}/{y}) for the console map; "
+        "unset: our own road network and districts only (works offline)."
+    )
+    map_tile_crs: Literal["wgs84", "gcj02"] = Field(
+        default="wgs84", description="Coordinate system of the tiles; gcj02 for Chinese "
+        "providers (Amap, Tencent): the console then shifts everything it draws to match."
+    )
+    map_tile_attribution: str = Field(
+        default="", description="Attribution shown for the configured tiles."
+    )
+
+    # --- issue 5: notifications (outbox, Twilio SMS/voice, IVR, crew links) ---------------
+    twilio_account_sid: str | None = Field(
+        default=None, description="Twilio account SID; unset (and no fake): the log channel.")
+    twilio_auth_token: str | None = Field(
+        default=None, description="Twilio auth token: authenticates API calls and checks "
+        "X-Twilio-Signature on webhooks (unset: every webhook is refused).")
+    twilio_api_base_url: str | None = Field(
+        default=None, description="Send Twilio API calls here instead of api.twilio.com "
+        "(the local fake, a proxy).")
+    twilio_from_number: str | None = Field(
+        default=None, description="The centre's number messages and calls come from (E.164).")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="How the outside world reaches this "
+        "server: crew links and Twilio callback URLs are built on it (and webhook signatures "
+        "are checked against it).")
+    hotline_operator_number: str | None = Field(
+        default=None, description="The operator desk the hotline IVR connects callers to "
+        "(caller presses 0, or the code is unknown).")
+    notify_voice_after_s: int = Field(
+        default=60, description="Call a team by voice when its offer is still unanswered "
+        "this long after the offer SMS.")
+    notify_max_tries: int = Field(
+        default=6, description="Provider attempts per notification before it is marked "
+        "failed (the last error is kept).")
+    notify_retry_base_s: float = Field(
+        default=5.0, description="First retry delay; doubles per attempt (jittered), capped "
+        "at 5 min.")
+    notify_timeout_s: float = Field(
+        default=10.0, description="Provider HTTP timeout; a timeout counts as a retryable "
+        "error.")
+    crew_link_ttl_min: int = Field(
+        default=120, description="Lifetime of the signed crew-page link in an offer SMS.")
+    fake_twilio: bool = Field(
+        default=False, description="Demo: start the local fake Twilio in the server process "
+        "and send through it (messages listed on its page).")
+    fake_twilio_port: int = Field(default=8025, description="Port of the demo fake Twilio.")
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

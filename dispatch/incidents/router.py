@@ -18,6 +18,7 @@ from dispatch.events import Actor
 from dispatch.incidents import service
 from dispatch.incidents.schemas import CancelIn, IncidentCreate, IncidentOut, IncidentPage, NoteIn
 from dispatch.models import Incident, User
+from dispatch.notifications.service import notifications_of
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -78,10 +79,12 @@ def list_incidents(
 
 def _full(session: Session, incident: Incident) -> IncidentOut:
     counts = service.duplicate_counts(session, [incident.id])
-    return service.incident_out(
+    out = service.incident_out(
         incident, duplicate_reports=counts.get(incident.id, 0),
         events=service.timeline(session, incident.id),
         assignments=[assignment_out(a) for a in service.assignments_of(session, incident.id)])
+    out.notifications = notifications_of(session, incident.id)
+    return out
 
 
 @router.get("/{incident_id}", response_model=IncidentOut)

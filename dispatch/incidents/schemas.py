@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from dispatch.dispatching.schemas import AssignmentOut
 from dispatch.elevators.schemas import ElevatorOut
+from dispatch.notifications.schemas import NotificationOut
 
 Channel = Literal["call", "ivr", "alarm", "app", "transfer"]
 _PHONE_PATTERNS = (
@@ -127,6 +128,7 @@ class IncidentOut(BaseModel):
     duplicate_reports: int = 0
     timeline: list[EventOut] | None = None
     assignments: list[AssignmentOut] | None = None
+    notifications: list[NotificationOut] | None = None  # issue 5: the outbox rows
 
 
 class IncidentPage(BaseModel):

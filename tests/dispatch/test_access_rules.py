@@ -7,6 +7,10 @@ from dispatch.routes import iter_routes, route_access
 from dispatch.settings import Settings
 
 PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/logout", "/healthz"}
+DEVICE_SIGNED = {"/api/v1/telemetry/events"}  # HMAC-signed by a registered terminal
+TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
+                 "/twilio/status"}  # X-Twilio-Signature (issue 5)
+CREW_LINK = {"/api/v1/auth/link"}  # a signed crew link from an offer SMS (issue 5)
 
 
 def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
@@ -21,5 +25,14 @@ def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
             assert ("public",) in rules, route.path
         else:
             assert ("public",) not in rules, f"{route.path} is public but not listed"
+        if route.path in DEVICE_SIGNED:
+            assert rules == [("device-signed",)], route.path
+        else:
+            assert ("device-signed",) not in rules, f"{route.path} is device-signed but not listed"
+        for special, rule in ((TWILIO_SIGNED, ("twilio-signed",)), (CREW_LINK, ("crew-link",))):
+            if route.path in special:
+                assert rules == [rule], route.path
+            else:
+                assert rule not in rules, f"{route.path} uses {rule} but is not listed"
         checked += 1
     assert checked >= 10

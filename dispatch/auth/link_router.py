@@ -1,0 +1,82 @@
+"""``POST /api/v1/auth/link``: the crew page exchanges the link token of an offer SMS for a
+session (same answer and HttpOnly cookie as ``/api/v1/auth/token``).
+
+The session belongs to the team's crew account (``crew-<team code>``, role ``crew``), created on
+first use with an unusable random password; crews only ever see their own team's jobs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dispatch.auth.links import LinkClaims, read_link_token
+from dispatch.auth.passwords import hash_password
+from dispatch.auth.router import TokenOut
+from dispatch.auth.tokens import issue_token
+from dispatch.deps import COOKIE_NAME, SessionDep, SettingsDep
+from dispatch.errors import Problem
+from dispatch.models import Team, User
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+
+class LinkIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    token: str = Field(min_length=10, max_length=2000)
+
+
+async def valid_link(body: LinkIn, request: Request) -> LinkClaims:
+    """Access rule ``crew-link``: the body's token must be a valid, unexpired crew link."""
+    claims = read_link_token(body.token, secret=request.app.state.secret_key)
+    if claims is None:
+        raise Problem(401, "Invalid or expired link", "ask the centre to send the offer again",
+                      field="token")
+    return claims
+
+
+valid_link.__access_roles__ = ("crew-link",)  # type: ignore[attr-defined]
+
+
+def crew_account(session: Session, team: Team) -> User:
+    """The team's crew user, created on first use (a concurrent first use is tolerated)."""
+    username = f"crew-{team.code}"[:64]
+    user = session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        return user
+    user = User(username=username, role="crew", display_name=team.name, team_id=team.id,
+                organization_id=team.organization_id, lang=team.lang,
+                password_hash=hash_password(secrets.token_urlsafe(32)))
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+    return user
+
+
+@router.post("/link", response_model=TokenOut)
+def login_by_link(claims: Annotated[LinkClaims, Depends(valid_link)], request: Request,
+                  response: Response, session: SessionDep, settings: SettingsDep) -> TokenOut:
+    team = session.get(Team, claims.team_id)
+    if team is None:
+        raise Problem(401, "Invalid or expired link", "the team no longer exists",
+                      field="token")
+    user = crew_account(session, team)
+    if not user.active or user.role != "crew" or user.team_id != team.id:
+        raise Problem(403, "Crew account disabled", field="token")
+    token = issue_token(secret=request.app.state.secret_key, user_id=user.id, role=user.role,
+                        now=datetime.now(UTC), ttl_min=settings.token_ttl_min)
+    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict",
+                        max_age=settings.token_ttl_min * 60, path="/")
+    return TokenOut(access_token=token, role=user.role, username=user.username,
+                    expires_in=settings.token_ttl_min * 60)

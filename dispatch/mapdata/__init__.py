@@ -1,0 +1,1 @@
+"""Map data for the pages: the offline basemap and planned routes."""

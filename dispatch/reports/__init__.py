@@ -1,0 +1,1 @@
+"""Office review: KPIs to the standards' definitions, rankings, exports, history import."""

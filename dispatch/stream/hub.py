@@ -1,0 +1,271 @@
+"""Per-process fan-out: one bus subscription, many websocket clients, each filtered by role.
+
+Every event is enriched once per worker (the incident's board row and the team's row, read from
+the database, which is the source of truth) and serialised once per audience, so 250 consoles on
+a worker cost one query and two ``json.dumps`` per event, not 250.
+
+While the bus reports its inter-worker link down (Redis gone), the hub reads new timeline rows
+from the table every ``poll_s`` and delivers those it has not seen, so consoles stay current;
+when the link is back it catches up once more and stops polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.bus import BUS_STATUS, EventBus, Message, queue_subscriber
+from dispatch.events import event_message
+from dispatch.models import IncidentEvent, User
+from dispatch.stream import snapshot
+
+log = logging.getLogger("rescue.stream")
+Row = dict[str, Any]
+QueueItem = tuple[int | None, str]
+_CREW_HIDDEN = ("caller_phone",)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class StreamClient:
+    """One websocket: who it is, what it may see, and its outgoing queue."""
+
+    def __init__(self, user: User, *, max_queue: int) -> None:
+        self.user_id = user.id
+        self.role = user.role
+        self.team_id = user.team_id
+        self.region = user.region
+        self.jobs: set[int] = set()
+        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=max_queue)
+        self.overflowed = False
+
+    @property
+    def is_crew(self) -> bool:
+        return self.role == "crew"
+
+    def wants(self, msg: Message, zone: str | None) -> bool:
+        """Crews: their team's jobs only. Offices with a region: incidents in that region."""
+        if self.is_crew:
+            team = msg.get("team_id")
+            if team is not None:
+                if team == self.team_id and msg.get("incident_id") is not None:
+                    self.jobs.add(int(msg["incident_id"]))
+                return bool(team == self.team_id)
+            return msg.get("incident_id") in self.jobs
+        if self.role == "office" and self.region is not None and msg.get("incident_id"):
+            return zone == self.region
+        return True
+
+    def push(self, seq: int | None, text: str) -> None:
+        try:
+            self.queue.put_nowait((seq, text))
+        except asyncio.QueueFull:
+            self.overflowed = True  # the socket closes; the page reconnects with ?since=
+
+
+def crew_view(msg: Message) -> Message:
+    data = {k: v for k, v in (msg.get("data") or {}).items() if k not in _CREW_HIDDEN}
+    return {**{k: v for k, v in msg.items() if k not in ("incident", "team")}, "data": data}
+
+
+class Hub:
+    def __init__(self, sessions: sessionmaker[Session], bus: EventBus, *, fresh_s: float,
+                 poll_s: float = 1.0, max_queue: int = 2000,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.fresh_s = fresh_s
+        self.poll_s = poll_s
+        self.max_queue = max_queue
+        self.now = now
+        self.clients: set[StreamClient] = set()
+        self.delivered = 0
+        self.degraded = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[Message] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._cursor = 0
+        self._recent: set[int] = set()
+        self._recent_order: collections.deque[int] = collections.deque()
+        self._positions_version = 0
+        self._snap_lock = threading.Lock()
+        self._snap: tuple[tuple[int, int], float, str] | None = None
+        self.snapshots_built = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def ensure_started(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop:
+            return
+        await self.stop()
+        self._loop = loop
+        self._inbox = asyncio.Queue()
+        self._cursor = await asyncio.to_thread(self._max_seq)
+        self._unsubscribe = self.bus.subscribe(queue_subscriber(loop, self._inbox))
+        self._tasks = [loop.create_task(self._consume(), name="stream-hub")]
+        if not getattr(self.bus, "healthy", True):
+            self._set_degraded(True)
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await task
+        self._tasks = []
+        self._loop = None
+        self.degraded = False
+
+    def add(self, user: User) -> StreamClient:
+        client = StreamClient(user, max_queue=self.max_queue)
+        self.clients.add(client)
+        return client
+
+    def remove(self, client: StreamClient) -> None:
+        self.clients.discard(client)
+
+    # -- the consumer -----------------------------------------------------------------------
+    async def _consume(self) -> None:
+        assert self._inbox is not None
+        while True:
+            msg = await self._inbox.get()
+            try:
+                if msg.get("type") == BUS_STATUS:
+                    await self._on_status(str(msg.get("state")))
+                else:
+                    await self.dispatch(msg)
+            except Exception:  # one bad message must not stop the stream
+                log.exception("stream hub: could not deliver %r", msg.get("type"))
+
+    def board_snapshot(self, build: Callable[[], Row], *, max_age_s: float = 5.0
+                       ) -> tuple[int, str]:
+        """The full board as JSON (without ``type``, ``now`` and ``me``), shared by every
+        unscoped staff console: 500 consoles reconnecting at once (a restart, Redis back) cost
+        one build, not 500. Reused only while no event or GPS fix has arrived since and for at
+        most ``max_age_s``. Called from worker threads."""
+        with self._snap_lock:
+            key = (self._max_seq(), self._positions_version)
+            if self._snap and self._snap[0] == key and time.monotonic() - self._snap[1] < max_age_s:
+                return key[0], self._snap[2]
+            body = build()
+            for k in ("type", "now", "me"):
+                body.pop(k, None)
+            text = dumps(body)
+            self.snapshots_built += 1
+            self._snap = (key, time.monotonic(), text)
+            return key[0], text
+
+    async def dispatch(self, msg: Message) -> None:
+        seq = msg.get("seq")
+        if msg.get("type") == "team_position":
+            self._positions_version += 1
+        if seq is not None:
+            if seq in self._recent:
+                return
+            self._remember(int(seq))
+        if not self.clients:
+            return
+        incident, team = await asyncio.to_thread(self._enrich, msg)
+        zone = incident["zone"] if incident else None
+        staff_text: str | None = None
+        crew_texts: dict[int | None, str] = {}
+        for client in list(self.clients):
+            if not client.wants(msg, zone):
+                continue
+            if client.is_crew:
+                if client.team_id not in crew_texts:
+                    crew_texts[client.team_id] = await self._crew_text(msg, team, client.team_id)
+                client.push(seq, crew_texts[client.team_id])
+            else:
+                if staff_text is None:
+                    staff_text = dumps({**msg, "incident": incident, "team": team})
+                client.push(seq, staff_text)
+            self.delivered += 1
+
+    async def _crew_text(self, msg: Message, team: Row | None, team_id: int | None) -> str:
+        """The crew's version: no caller number, and the incident row with only this team's
+        assignments (never another team's)."""
+        out = crew_view(msg)
+        if team is not None and team["id"] == team_id:
+            out["team"] = team
+        if msg.get("incident_id") is not None and team_id is not None:
+            rows = await asyncio.to_thread(self._crew_row, int(msg["incident_id"]), team_id)
+            if rows:
+                out["incident"] = rows[0]
+        return dumps(out)
+
+    def _crew_row(self, incident_id: int, team_id: int) -> list[Row]:
+        with self.sessions() as session:
+            return snapshot.incident_rows(session, ids=[incident_id], team_id=team_id)
+
+    def _remember(self, seq: int) -> None:
+        self._recent.add(seq)
+        self._recent_order.append(seq)
+        if len(self._recent_order) > 20_000:
+            self._recent.discard(self._recent_order.popleft())
+        self._cursor = max(self._cursor, seq)
+
+    def _enrich(self, msg: Message) -> tuple[Row | None, Row | None]:
+        incident_id, team_id = msg.get("incident_id"), msg.get("team_id")
+        if incident_id is None and (team_id is None or msg.get("type") == "team_position"):
+            return None, None
+        with self.sessions() as session:
+            rows = (snapshot.incident_rows(session, ids=[int(incident_id)])
+                    if incident_id is not None else [])
+            teams = (snapshot.team_rows(session, now=self.now(), fresh_s=self.fresh_s,
+                                        ids=[int(team_id)]) if team_id is not None else [])
+        return (rows[0] if rows else None), (teams[0] if teams else None)
+
+    # -- degraded mode (the bus cannot reach the other workers) ------------------------------
+    async def _on_status(self, state: str) -> None:
+        if state == "down":
+            self._set_degraded(True)
+        elif state == "up":
+            self._set_degraded(False)
+            await self.catch_up()
+
+    def _set_degraded(self, degraded: bool) -> None:
+        if degraded == self.degraded:
+            return
+        self.degraded = degraded
+        if degraded and self._loop is not None:
+            self._tasks.append(self._loop.create_task(self._poll(), name="stream-poll"))
+
+    async def _poll(self) -> None:
+        while self.degraded:
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("stream hub: catch-up from the timeline failed")
+            await asyncio.sleep(self.poll_s)
+
+    async def catch_up(self) -> int:
+        """Deliver timeline rows committed since the last one seen (from any worker)."""
+        rows = await asyncio.to_thread(self._events_after, self._cursor)
+        for msg in rows:
+            await self.dispatch(msg)
+        return len(rows)
+
+    def _events_after(self, cursor: int) -> list[Message]:
+        with self.sessions() as session:
+            return [event_message(ev) for ev in snapshot.events_since(session, cursor, limit=1000)]
+
+    def _max_seq(self) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.max(IncidentEvent.id))) or 0)

@@ -1,0 +1,310 @@
+"""Ingestion of device batches and the console's views. Services flush; the request commits.
+
+One batch is one transaction: the per-elevator state row is upserted first (which serialises
+batches for one elevator on both backends), already-stored event ids are read back, new events
+are judged in the order they happened, entrapments go through the shared intake service
+(``create_incident``: same merging and SLA timers as a phone call), and all new alarm rows are
+written with one multi-row ``INSERT … ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from dispatch import lifecycle
+from dispatch.errors import Problem
+from dispatch.events import Actor, append_event
+from dispatch.incidents.schemas import IncidentCreate
+from dispatch.incidents.service import create_incident, find_open_incident
+from dispatch.models import Elevator, Incident, User, Zone
+from dispatch.scoping import scope_incidents
+from dispatch.settings import Settings
+from dispatch.telemetry import codes, rules, signing
+from dispatch.telemetry.models import Alarm, AlarmIncident, Device, ElevatorTelemetry
+from dispatch.telemetry.schemas import (
+    AlarmFacts,
+    AlarmOut,
+    BatchResult,
+    EventIn,
+    EventResult,
+    PowerCut,
+    PowerCutIncident,
+)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+def add_device(session: Session, *, elevator_id: int, app_secret: str,
+               device_id: str | None = None, label: str | None = None) -> tuple[Device, str]:
+    """Register a terminal; returns the device and its secret (shown once, stored sealed)."""
+    if session.get(Elevator, elevator_id) is None:
+        raise Problem(404, "Elevator not found", f"no elevator with id {elevator_id}",
+                      field="elevator_id")
+    device_id = device_id or signing.new_device_id()
+    if session.get(Device, device_id) is not None:
+        raise Problem(409, "Device exists", f"device {device_id} is already registered",
+                      field="device_id")
+    secret = signing.new_secret()
+    device = Device(id=device_id, elevator_id=elevator_id, label=label,
+                    secret_sealed=signing.seal(secret, app_secret))
+    session.add(device)
+    session.flush()
+    return device, secret
+
+
+# --- ingestion -------------------------------------------------------------------------------
+
+@dataclass
+class _Batch:
+    session: Session
+    device_id: str
+    elevator_id: int
+    state: ElevatorTelemetry
+    now: datetime
+    settings: Settings
+    actor: Actor
+    facts: AlarmIncident | None = None  # the open incident's alarm facts, once looked up
+    looked_up: bool = False
+
+
+def _lock_state(session: Session, elevator_id: int, now: datetime) -> ElevatorTelemetry:
+    """Upsert the elevator's row (taking its row lock) and load it, in one statement."""
+    stmt = _insert(session, ElevatorTelemetry).values(elevator_id=elevator_id, mode="normal",
+                                                      last_event_at=now)
+    stmt = stmt.on_conflict_do_update(index_elements=["elevator_id"],
+                                      set_={"last_event_at": now})
+    return session.scalars(stmt.returning(ElevatorTelemetry),
+                           execution_options={"populate_existing": True}).one()
+
+
+def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmIncident | None]:
+    """Create or join the elevator's open incident; returns (outcome, its alarm facts)."""
+    if b.looked_up and b.facts is not None:
+        return "joined", b.facts
+    b.looked_up = True
+    session = b.session
+    since = b.now - timedelta(minutes=b.settings.duplicate_window_min)
+    open_incident = find_open_incident(session, b.elevator_id, since=since)
+    facts = session.get(AlarmIncident, open_incident.id) if open_incident is not None else None
+    if facts is not None:
+        b.facts = facts
+        return "joined", facts
+    elevator = session.get(Elevator, b.elevator_id)
+    if elevator is None or not elevator.in_service:
+        return "not_in_service", None
+    floor = f"，楼层 {ev.floor}" if ev.floor is not None else ""
+    notes = (f"物联网报警 {code.code} {code.name_zh}（设备 {b.device_id}{floor}）"
+             f" · IoT alarm: {code.name_en}")
+    data = IncidentCreate(elevator_id=b.elevator_id, channel="alarm", notes=notes)
+    incident, duplicate = create_incident(session, data=data, actor=b.actor, user_id=None,
+                                          now=b.now, settings=b.settings)
+    parent_id = incident.merged_into_id if duplicate else incident.id
+    assert parent_id is not None
+    b.facts = AlarmIncident(incident_id=parent_id, elevator_id=b.elevator_id, alarm_count=0,
+                            first_alarm_at=ev.occurred_at, last_alarm_at=ev.occurred_at)
+    session.add(b.facts)
+    return ("joined" if duplicate else "created"), b.facts
+
+
+def _recover(b: _Batch, ev: EventIn) -> tuple[str, str | None, int | None]:
+    """A "back to normal" soon after an entrapment alarm, persons not confirmed: flag it."""
+    state = b.state
+    after = rules.recovered_after(state.last_entrapment_at, ev.occurred_at,
+                                  window_s=b.settings.telemetry_recovery_window_s)
+    if after is None or state.last_incident_id is None or ev.passenger_present:
+        return "recorded", None, None
+    b.session.flush()  # the entrapment may be earlier in this very batch
+    stmt = select(Incident).where(Incident.id == state.last_incident_id)
+    if b.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    incident = b.session.scalar(stmt.execution_options(populate_existing=True))
+    facts = b.session.get(AlarmIncident, state.last_incident_id)
+    if incident is None or facts is None or incident.state != lifecycle.RECEIVED:
+        return "recorded", "persons_confirmed" if incident is not None else None, None
+    if facts.recovered_at is not None:
+        return "recorded", "already_flagged", incident.id
+    facts.recovered_at = b.now
+    facts.recovered_after_s = after
+    append_event(b.session, incident, type="recovered_by_itself", actor=b.actor, at=b.now,
+                 payload={"device_id": b.device_id, "event_id": ev.event_id,
+                          "after_s": round(after, 1), "action": "verify_by_callback"})
+    return "flagged", None, incident.id
+
+
+def _apply(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, str | None, int | None]:
+    verdict = rules.judge(code, mode=b.state.mode, held_s=(ev.detail or {}).get("held_s"),
+                          button_hold_s=b.settings.telemetry_button_hold_s)
+    outcome, reason, incident_id = "recorded", verdict.reason, None
+    if verdict.action == "filter":
+        outcome = "filtered"
+    elif verdict.action == "incident":
+        outcome, facts = _open_facts(b, ev, code)
+        if facts is None:
+            return "filtered", "elevator_not_in_service", None
+        facts.alarm_count += 1
+        facts.last_alarm_at = max(facts.last_alarm_at, ev.occurred_at)
+        incident_id = facts.incident_id
+        if b.state.last_entrapment_at is None or ev.occurred_at > b.state.last_entrapment_at:
+            b.state.last_entrapment_at = ev.occurred_at
+        b.state.last_incident_id = incident_id
+    elif verdict.action == "recover":
+        outcome, reason, incident_id = _recover(b, ev)
+    if code.mode and (b.state.mode_since is None or ev.occurred_at >= b.state.mode_since):
+        b.state.mode = code.mode
+        b.state.mode_since = ev.occurred_at
+    return outcome, reason, incident_id
+
+
+def ingest(session: Session, *, device_id: str, elevator_id: int, events: Sequence[EventIn],
+           raw: Sequence[dict[str, Any]], now: datetime, settings: Settings) -> BatchResult:
+    """Store each new event exactly once and apply the rules; resent events change nothing and
+    are answered with what became of them the first time."""
+    state = _lock_state(session, elevator_id, now)
+    ids = list(dict.fromkeys(ev.event_id for ev in events))
+    stored = {row.event_id: row for row in session.execute(
+        select(Alarm.event_id, Alarm.code, Alarm.kind, Alarm.outcome, Alarm.reason,
+               Alarm.incident_id)
+        .where(Alarm.device_id == device_id, Alarm.event_id.in_(ids)))}
+    b = _Batch(session, device_id, elevator_id, state, now, settings,
+               Actor(f"device:{device_id}", None, "telemetry"))
+    results: dict[str, EventResult] = {}
+    rows: list[dict[str, Any]] = []
+    for i in rules.order_events([ev.occurred_at for ev in events]):
+        ev = events[i]
+        if ev.event_id in stored or ev.event_id in results:
+            continue
+        code = codes.lookup(ev.code)
+        outcome, reason, incident_id = _apply(b, ev, code)
+        results[ev.event_id] = EventResult(event_id=ev.event_id, code=code.code, kind=code.kind,
+                                           outcome=outcome, reason=reason,
+                                           incident_id=incident_id)  # type: ignore[arg-type]
+        rows.append(dict(device_id=device_id, event_id=ev.event_id, elevator_id=elevator_id,
+                         code=code.code, kind=code.kind, occurred_at=ev.occurred_at,
+                         received_at=now, raw=raw[i], outcome=outcome, reason=reason,
+                         incident_id=incident_id))
+    session.flush()
+    if rows:
+        rows.sort(key=lambda r: r["event_id"])  # one lock order for concurrent resends
+        session.execute(_insert(session, Alarm.__table__).on_conflict_do_nothing(
+            index_elements=["device_id", "event_id"]), rows)
+    out: list[EventResult] = []
+    for ev in events:
+        if ev.event_id in stored:
+            s = stored[ev.event_id]
+            out.append(EventResult(event_id=ev.event_id, code=s.code, kind=s.kind,
+                                   outcome=s.outcome, reason=s.reason,
+                                   incident_id=s.incident_id, duplicate=True))
+        elif ev.event_id in results:
+            out.append(results.pop(ev.event_id))
+        else:  # the same event id again in this batch: answered like a resend
+            first = next(r for r in out if r.event_id == ev.event_id)
+            out.append(first.model_copy(update={"duplicate": True}))
+    return BatchResult(device_id=device_id, received=len(events), stored=len(rows),
+                       duplicates=len(events) - len(rows), results=out)
+
+
+# --- views -----------------------------------------------------------------------------------
+
+def alarm_out(a: Alarm) -> AlarmOut:
+    code = codes.lookup(a.code)
+    return AlarmOut(id=a.id, device_id=a.device_id, event_id=a.event_id,
+                    elevator_id=a.elevator_id, code=a.code, code_name=code.name_zh,
+                    code_name_en=code.name_en, kind=a.kind, occurred_at=a.occurred_at,
+                    received_at=a.received_at, outcome=a.outcome, reason=a.reason,
+                    incident_id=a.incident_id, raw=a.raw)
+
+
+def list_alarms(session: Session, user: User, *, elevator_id: int | None,
+                incident_id: int | None, device_id: str | None, outcome: str | None,
+                limit: int) -> list[AlarmOut]:
+    stmt = select(Alarm)
+    if elevator_id is not None:
+        stmt = stmt.where(Alarm.elevator_id == elevator_id)
+    if incident_id is not None:
+        stmt = stmt.where(Alarm.incident_id == incident_id)
+    if device_id is not None:
+        stmt = stmt.where(Alarm.device_id == device_id)
+    if outcome is not None:
+        stmt = stmt.where(Alarm.outcome == outcome)
+    if user.role == "office" and user.region:
+        stmt = stmt.where(Alarm.elevator_id.in_(
+            select(Elevator.id).join(Zone, Zone.id == Elevator.zone_id)
+            .where(Zone.name == user.region)))
+    rows = session.scalars(stmt.order_by(Alarm.occurred_at.desc(), Alarm.id.desc())
+                           .limit(limit)).all()
+    return [alarm_out(a) for a in rows]
+
+
+def alarm_facts(session: Session, incident: Incident) -> AlarmFacts | None:
+    facts = session.get(AlarmIncident, incident.id)
+    if facts is None:
+        return None
+    return AlarmFacts(incident_id=incident.id, elevator_id=facts.elevator_id,
+                      incident_state=incident.state, alarm_count=facts.alarm_count,
+                      first_alarm_at=facts.first_alarm_at, last_alarm_at=facts.last_alarm_at,
+                      recovered_by_itself=facts.recovered_at is not None,
+                      recovered_at=facts.recovered_at,
+                      recovered_after_s=facts.recovered_after_s)
+
+
+def recovered_open(session: Session, user: User) -> list[AlarmFacts]:
+    """Active incidents flagged "recovered by itself": the operator's callback list."""
+    stmt = scope_incidents(
+        select(Incident, AlarmIncident).join(AlarmIncident,
+                                             AlarmIncident.incident_id == Incident.id)
+        .where(AlarmIncident.recovered_at.is_not(None),
+               Incident.state.in_(lifecycle.ACTIVE_STATES)), user)
+    out = []
+    for incident, _ in session.execute(stmt.order_by(AlarmIncident.recovered_at.desc())).all():
+        facts = alarm_facts(session, incident)
+        assert facts is not None
+        out.append(facts)
+    return out
+
+
+def power_cuts(session: Session, user: User, *, since: datetime,
+               settings: Settings) -> list[PowerCut]:
+    """Area power cuts derived from the stored power-lost (41) alarms since ``since``, with
+    the incidents of their elevators from one gap before the first report to one gap after
+    the last (derived, so it is always consistent with the alarm log and needs no locking)."""
+    stmt = (select(Alarm.elevator_id, Alarm.occurred_at, Elevator.zone_id)
+            .join(Elevator, Elevator.id == Alarm.elevator_id)
+            .where(Alarm.code == "41", Alarm.occurred_at >= since))
+    if user.role == "office" and user.region:
+        stmt = stmt.where(Elevator.zone_id.in_(select(Zone.id).where(Zone.name == user.region)))
+    reports = [rules.PowerLost(z, e, at) for e, at, z in session.execute(stmt).all()]
+    gap = timedelta(minutes=settings.telemetry_power_cut_gap_min)
+    clusters = rules.power_cuts(reports, gap=gap,
+                                min_elevators=settings.telemetry_power_cut_min_elevators)
+    zones = {z.id: z for z in session.scalars(
+        select(Zone).where(Zone.id.in_({c.zone_id for c in clusters})))}
+    out: list[PowerCut] = []
+    for c in clusters:
+        incidents = session.scalars(scope_incidents(
+            select(Incident).where(Incident.elevator_id.in_(c.elevator_ids),
+                                   Incident.merged_into_id.is_(None),
+                                   Incident.received_at >= c.started_at - gap,
+                                   Incident.received_at <= c.last_at + gap), user)
+            .order_by(Incident.received_at)).all()
+        zone = zones[c.zone_id]
+        out.append(PowerCut(
+            id=f"{zone.code}-{c.started_at:%Y%m%dT%H%M%SZ}", zone=zone.name, zone_id=zone.id,
+            started_at=c.started_at, last_report_at=c.last_at,
+            elevator_count=len(c.elevator_ids), elevator_ids=sorted(c.elevator_ids),
+            incidents=[PowerCutIncident(id=i.id, elevator_id=i.elevator_id, state=i.state,
+                                        received_at=i.received_at, channel=i.channel)
+                       for i in incidents],
+            active_incidents=sum(i.state in lifecycle.ACTIVE_STATES for i in incidents)))
+    return out

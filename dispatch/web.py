@@ -1,0 +1,38 @@
+"""The pages: operator console (``/console``), crew phone page (``/crew``) and the login page.
+
+The HTML files hold no data (every figure comes from the API with the user's token), so they
+are plain files served as they are; ``/`` sends a browser to the console, whose script shows
+the login page when the user is not signed in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+PAGES = {"/console": "console.html", "/crew": "crew.html", "/login": "login.html"}
+
+
+async def page(request: Request) -> FileResponse:
+    return FileResponse(WEB / PAGES[request.url.path], media_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def home(request: Request) -> RedirectResponse:
+    return RedirectResponse("/console", status_code=307)
+
+
+def static_files() -> StaticFiles:
+    """Scripts, styles and vendored libraries under ``/static`` (no CDN anywhere)."""
+    return StaticFiles(directory=WEB / "static")
+
+
+router = APIRouter()
+router.add_route("/", home, methods=["GET"], include_in_schema=False)
+for _path in PAGES:
+    router.add_route(_path, page, methods=["GET"], include_in_schema=False)

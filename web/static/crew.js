@@ -1,0 +1,216 @@
+/* Crew phone page: current offer/job, steps, navigation links, GPS every 10 s, offline queue. */
+"use strict";
+
+(() => {
+  const R = Rescue;
+  const $ = (s) => document.querySelector(s);
+  const QUEUE_KEY = "rescue_crew_queue";
+  const SYNC_KEY = "rescue_crew_synced";
+  const OPEN = new Set(["offered", "accepted", "en_route", "on_scene", "released"]);
+  const GPS_STATES = new Set(["accepted", "en_route", "on_scene"]);
+  const CAUSES = ["external_power", "external_other", "human", "door_system", "control_system",
+    "traction_drive", "other"];
+  const DECLINE_REASONS = { "zh-CN": ["正在其他现场", "车辆故障", "距离太远", "人员不足"],
+    en: ["At another site", "Vehicle breakdown", "Too far", "Not enough crew"] };
+  const st = { me: null, team: null, incidents: new Map(), pending: {}, msg: {} };
+  let stream;
+
+  function syncLang() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "EN"; }
+  $("#btn-lang").onclick = () => { R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLang(); render(); };
+  function setConn(s) { const c = $("#conn"); c.className = "conn " + s; c.dataset.t = s; c.textContent = R.t(s); }
+
+  // ------------------------------------------------------------------ offline queue
+  function queue() { try { return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]"); } catch (e) { return []; } }
+  function saveQueue(q) { localStorage.setItem(QUEUE_KEY, JSON.stringify(q)); showSync(); }
+  function markSynced() { localStorage.setItem(SYNC_KEY, new Date().toISOString()); showSync(); }
+  function showSync() {
+    const s = localStorage.getItem(SYNC_KEY);
+    $("#synced").textContent = s ? R.hhmm(s) : "—";
+    const n = queue().length;
+    $("#queue").hidden = n === 0; $("#queue-n").textContent = n;
+  }
+  async function send(url, body) {
+    const r = await fetch(url, { method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+    if (r.status === 401) { location.href = "/login?next=/crew"; throw new Error("401"); }
+    const data = await r.json().catch(() => null);
+    if (!r.ok) { const e = new Error((data && (data.detail || data.title)) || r.status); e.status = r.status; throw e; }
+    return data;
+  }
+  /* A tap: sent now if possible; kept (in order) and retried when the network is down. */
+  async function tap(assignmentId, step, body) {
+    const item = { url: `/api/v1/assignments/${assignmentId}/${step}`, body: body || {}, tapped: new Date().toISOString(), step, assignmentId };
+    const q = queue(); q.push(item); saveQueue(q);
+    st.pending[assignmentId] = step; render();
+    await flush();
+  }
+  let flushing = false;
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      let q = queue();
+      while (q.length) {
+        const item = q[0];
+        try {
+          const a = await send(item.url, item.body);
+          applyAssignment(a);
+          st.msg[item.assignmentId] = "";
+        } catch (e) {
+          if (!e.status) break;          // offline: keep it, try again later
+          st.msg[item.assignmentId] = e.message;  // refused (e.g. already done): drop it
+        }
+        q = queue(); q.shift(); saveQueue(q);
+        delete st.pending[item.assignmentId];
+        markSynced();
+      }
+    } finally { flushing = false; render(); }
+  }
+  window.addEventListener("online", flush);
+  setInterval(flush, 5000);
+
+  // ------------------------------------------------------------------ data
+  function applyAssignment(a) {
+    const row = st.incidents.get(a.incident_id);
+    if (!row) return;
+    const list = (row.assignments || []).filter((x) => x.id !== a.id);
+    const mine = { ...a, team_name: a.team ? a.team.name : "", open: ["offered", "accepted", "en_route", "on_scene"].includes(a.state) };
+    list.push(mine); list.sort((x, y) => x.id - y.id);
+    row.assignments = list; row.assignment = mine;
+  }
+  function onSnapshot(m) {
+    st.me = m.me; st.team = m.teams[0] || null;
+    $("#team-name").textContent = st.team ? st.team.name : m.me.username;
+    st.incidents = new Map(m.incidents.map((r) => [r.id, r]));
+    markSynced(); render(); flush();
+    document.body.dataset.ready = "1";
+  }
+  function onEvent(m) {
+    if (m.team && st.team && m.team.id === st.team.id) st.team = m.team;
+    if (m.incident) st.incidents.set(m.incident.id, m.incident);
+    markSynced(); render();
+  }
+  function jobs() {
+    const out = [];
+    for (const row of st.incidents.values()) {
+      const a = row.assignment;
+      if (a && OPEN.has(a.state)) out.push({ row, a });
+    }
+    return out.sort((x, y) => (x.a.state === "offered" ? -1 : 0) - (y.a.state === "offered" ? -1 : 0) || y.a.id - x.a.id);
+  }
+
+  // ------------------------------------------------------------------ render
+  function navLinks(row) {
+    const e = row.elevator, name = encodeURIComponent(e.building);
+    const [gx, gy] = e.gcj02, [bx, by] = e.bd09;
+    return `<div class="nav">
+      <a href="https://uri.amap.com/marker?position=${gx},${gy}&name=${name}&coordinate=gaode&callnative=1" target="_blank" rel="noopener">高德</a>
+      <a href="https://api.map.baidu.com/marker?location=${by},${bx}&title=${name}&content=${name}&coord_type=bd09ll&output=html&src=webapp.rescue" target="_blank" rel="noopener">百度</a>
+      <a href="geo:${e.lat},${e.lon}?q=${e.lat},${e.lon}(${name})">${R.t("navigate")}</a></div>`;
+  }
+  function clock(label, iso) {
+    const ms = Date.parse(iso) - (stream ? stream.now() : Date.now());
+    return `<div class="big-clock ${R.clockClass(ms)}" data-deadline="${iso}"><small>${R.esc(label)}</small><span>${R.countdown(ms)}</span></div>`;
+  }
+  function jobHtml({ row, a }) {
+    const e = row.elevator;
+    const busy = st.pending[a.id] ? "disabled" : "";
+    const flags = [row.injured && R.t("injured"), row.vulnerable && R.t("vulnerable"),
+      e.three_no && R.t("three_no")].filter(Boolean).map((f) => `<span class="flag">${f}</span>`).join("");
+    const head = `<h2>${R.esc(e.building)}</h2><div class="addr">${R.esc(e.address)}</div>
+      <div class="facts">${flags}${row.trapped_count != null ? `${R.t("trapped_n")} ${row.trapped_count} · ` : ""}${R.esc(e.rescue_code)} · ${R.esc(R.getLang() === "en" ? row.zone_en : row.zone)} · ${e.floors}F</div>`;
+    let body = "";
+    if (a.state === "offered") {
+      const reasons = DECLINE_REASONS[R.getLang()] || DECLINE_REASONS.en;
+      body = `${clock(R.t("accept_within"), a.accept_by)}
+        <div class="btns"><button class="go wide" data-step="accept" data-a="${a.id}" ${busy}>${R.t("accept")}</button>
+        <label class="field wide">${R.t("decline_reason")}<select id="reason-${a.id}">${reasons.map((r) => `<option>${R.esc(r)}</option>`).join("")}</select></label>
+        <button class="no wide" data-step="decline" data-a="${a.id}" ${busy}>${R.t("decline")}</button></div>`;
+      return `<section class="job offer"><span class="badge">${R.t("offer")}</span>${head}${body}<p class="msg">${R.esc(st.msg[a.id] || "")}</p></section>`;
+    }
+    if (!row.arrived_at) body += clock(R.t("deadline"), row.sla_deadline);
+    body += navLinks(row);
+    body += `<div class="btns">`;
+    if (a.state === "accepted") body += `<button class="step" data-step="depart" data-a="${a.id}" ${busy}>${R.t("depart")}</button>`;
+    if (a.state === "accepted" || a.state === "en_route")
+      body += `<button class="step ${a.state === "en_route" ? "wide" : ""}" data-step="arrive" data-a="${a.id}" ${busy}>${R.t("arrive")}</button>`;
+    if (a.state === "on_scene")
+      body += `<label class="field wide">${R.t("released_count")}<input type="number" min="0" max="100" id="count-${a.id}" value="${row.trapped_count ?? 1}"></label>
+        <button class="go wide" data-step="release" data-a="${a.id}" ${busy}>${R.t("release")}</button>`;
+    if (a.state === "released")
+      body += `<label class="field wide">${R.t("cause")}<select id="cause-${a.id}">${CAUSES.map((c) => `<option value="${c}">${R.t("c_" + c)}</option>`).join("")}</select></label>
+        <label class="check wide"><input type="checkbox" id="oos-${a.id}"> ${R.t("out_of_service")}</label>
+        <button class="go wide" data-step="clear" data-a="${a.id}" ${busy}>${R.t("clear")}</button>`;
+    body += `</div>`;
+    return `<section class="job" data-state="${a.state}">${head}<p><b>${R.stateName(a.state)}</b></p>${body}<p class="msg">${R.esc(st.msg[a.id] || "")}</p></section>`;
+  }
+  function render() {
+    const list = jobs();
+    $("#jobs").innerHTML = list.length ? list.map(jobHtml).join("") : `<p class="none muted">${R.t("no_job")}</p>`;
+    gps(list.some(({ a }) => GPS_STATES.has(a.state)));
+  }
+  $("#jobs").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-step]");
+    if (!b) return;
+    const id = Number(b.dataset.a), step = b.dataset.step;
+    let body = {};
+    if (step === "decline") body = { reason: $(`#reason-${id}`).value };
+    if (step === "release") body = { released_count: Number($(`#count-${id}`).value || 0) };
+    if (step === "clear") body = { cause_code: $(`#cause-${id}`).value, out_of_service: $(`#oos-${id}`).checked };
+    tap(id, step, body);
+  });
+  setInterval(() => {
+    document.querySelectorAll("[data-deadline]").forEach((el) => {
+      const ms = Date.parse(el.dataset.deadline) - (stream ? stream.now() : Date.now());
+      el.className = "big-clock " + R.clockClass(ms);
+      el.querySelector("span").textContent = R.countdown(ms);
+    });
+  }, 1000);
+
+  // ------------------------------------------------------------------ GPS (every 10 s while a job is open)
+  let watchId = null, lastFix = null, gpsTimer = null;
+  function gps(on) {
+    const label = $("#gps");
+    if (on && watchId === null && navigator.geolocation && st.team) {
+      watchId = navigator.geolocation.watchPosition((p) => { lastFix = p; },
+        () => {}, { enableHighAccuracy: true, maximumAge: 5000 });
+      gpsTimer = setInterval(sendFix, 10000);
+      setTimeout(sendFix, 1500);
+    } else if (!on && watchId !== null) {
+      navigator.geolocation.clearWatch(watchId); clearInterval(gpsTimer); watchId = null;
+    }
+    label.className = "gps " + (watchId !== null ? "on" : "");
+    label.textContent = R.t(watchId !== null ? "gps_on" : "gps_off");
+  }
+  async function sendFix() {
+    if (!lastFix || !st.team || !navigator.onLine) return;
+    const c = lastFix.coords;
+    try {
+      await send(`/api/v1/teams/${st.team.id}/position`, { lon: c.longitude, lat: c.latitude,
+        accuracy_m: c.accuracy != null ? Math.min(c.accuracy, 10000) : null });
+      markSynced();
+    } catch (e) { /* next fix in 10 s */ }
+  }
+
+  // ------------------------------------------------------------------ start (with ?t= link login)
+  R.setLang(R.getLang()); syncLang(); showSync();
+  (async () => {
+    const params = new URLSearchParams(location.search);
+    const link = params.get("t");
+    if (link) {
+      history.replaceState(null, "", "/crew");
+      try {
+        const r = await fetch("/api/v1/auth/link", { method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: link }) });
+        if (!r.ok && r.status !== 404 && r.status !== 405) { /* expired link: an existing session may still work */ }
+      } catch (e) { /* offline: an existing session may still work */ }
+    }
+    const me = await fetch("/api/v1/auth/me", { credentials: "same-origin" });
+    if (me.status === 401) {
+      if (link) { $("#link-error").hidden = false; $("#jobs").hidden = true; return; }
+      location.href = "/login?next=/crew"; return;
+    }
+    stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
+    stream.start();
+  })();
+})();

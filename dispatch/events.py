@@ -50,8 +50,9 @@ def append_event(session: Session, incident: Incident, *, type: str, actor: Acto
     )
     session.add(ev)
     session.info.setdefault(_PENDING, []).append(ev)
-    for hook in EVENT_HOOKS:
-        hook(session, incident, ev)
+    if not ev.payload.get("imported"):  # history from another platform is not live news
+        for hook in EVENT_HOOKS:
+            hook(session, incident, ev)
     return ev
 
 

@@ -64,12 +64,15 @@ def _incident(session: Session, elevator: Any, zone: Any, t0: datetime,
     session.flush()
     first = ("merged", {"merged_into": merged_into}) if merged_into else (
         "received", {"sla_minutes": zone.arrival_limit_min, "zone": zone.name})
-    append_event(session, inc, type=first[0], actor=OP, at=t0, payload=first[1])
+    # A fixed past: marked imported so live hooks (the SMS outbox) stay out of it, as they do
+    # for history brought in by ``rescue incidents import``.
+    append_event(session, inc, type=first[0], actor=OP, at=t0,
+                 payload={**first[1], "imported": True})
     for dt, type_, payload in steps:
         actor = CREW if type_ in ("accepted", "declined", "arrived", "released", "cleared") \
             else OP
         append_event(session, inc, type=type_, actor=actor, at=t0 + timedelta(seconds=dt),
-                     payload=payload)
+                     payload={**payload, "imported": True})
     session.flush()
     return inc
 

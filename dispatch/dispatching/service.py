@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from dispatch import lifecycle, timers
 from dispatch.errors import Problem
@@ -148,12 +148,30 @@ def open_assignments(session: Session, incident_id: int) -> list[Assignment]:
                                  Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))))
 
 
-def failures_by_level(session: Session, incident_id: int) -> tuple[Counter[int], list[int]]:
-    rows = session.execute(
-        select(Assignment.level, Assignment.team_id).where(
-            Assignment.incident_id == incident_id, Assignment.parallel.is_(False),
-            Assignment.state.in_((lifecycle.DECLINED, lifecycle.TIMED_OUT)))).all()
-    return Counter(level for level, _ in rows), [team for _, team in rows]
+@dataclass(frozen=True)
+class OfferHistory:
+    """What earlier offers of an incident mean for the next one (read in one query)."""
+
+    has_open_team: bool
+    failures: Counter[int]
+    failed_teams: list[int]
+
+
+def offer_history(session: Session, incident_id: int) -> OfferHistory:
+    """Read from the database, with this transaction's unflushed changes laid over it (autoflush
+    is off, and flushing here would write the incident row twice per dispatch)."""
+    db_rows = session.execute(
+        select(Assignment.id, Assignment.level, Assignment.team_id, Assignment.state,
+               Assignment.parallel).where(Assignment.incident_id == incident_id)).all()
+    pending = {a.id: a for a in session.dirty | session.new
+               if isinstance(a, Assignment) and a.incident_id == incident_id}
+    rows = [pending.pop(r.id, r) for r in db_rows] + list(pending.values())
+    failed = [r for r in rows if not r.parallel
+              and r.state in (lifecycle.DECLINED, lifecycle.TIMED_OUT)]
+    return OfferHistory(
+        has_open_team=any(not r.parallel and r.state in lifecycle.OPEN_ASSIGNMENT_STATES
+                          for r in rows),
+        failures=Counter(r.level for r in failed), failed_teams=[r.team_id for r in failed])
 
 
 def _reschedule_clock(session: Session, incident: Incident, *, settings: Settings,
@@ -179,22 +197,36 @@ def schedule_sla(session: Session, incident: Incident, *, settings: Settings) ->
                     incident_id=incident.id)
 
 
+_ASSIGNMENT_COLUMNS = tuple(c.key for c in Assignment.__table__.columns if c.key != "id")
+
+
+def insert_assignment(session: Session, values: dict[str, Any]) -> Assignment:
+    """Insert an assignment now and return it as a persistent object, without flushing the
+    rest of the transaction: the incident row is then written once per dispatch, not twice."""
+    row = {k: values.get(k) for k in _ASSIGNMENT_COLUMNS}
+    row.update(version=1, arrived_automatically=False)
+    new_id = session.execute(insert(Assignment).values(**row).returning(Assignment.id),
+                             execution_options={"synchronize_session": False}).scalar_one()
+    assignment = Assignment(id=new_id, **row)
+    make_transient_to_detached(assignment)
+    session.add(assignment)
+    return assignment
+
+
 def make_offer(session: Session, incident: Incident, chosen: Ranked, decision: Decision, *,
            ctx: DispatchContext, parallel: bool = False,
            override_reason: str | None = None) -> Assignment:
     now, settings = ctx.now, ctx.settings
     if not parallel:
         _reschedule_clock(session, incident, settings=settings, now=now)
-    assignment = Assignment(
-        incident_id=incident.id, team_id=chosen.team_id, level=chosen.level,
-        state=lifecycle.OFFERED, parallel=parallel, offered_at=now,
-        accept_by=now + timedelta(seconds=settings.offer_timeout_s), eta_s=chosen.eta_s,
-        eta_at=now, at_risk=decision.at_risk and not parallel,
-        straight_line=chosen.straight_line_estimate, override_reason=override_reason,
-        offered_by=ctx.actor.name, ranking=decision.record(),
-    )
-    session.add(assignment)
-    session.flush()
+    assignment = insert_assignment(session, {
+        "incident_id": incident.id, "team_id": chosen.team_id, "level": chosen.level,
+        "state": lifecycle.OFFERED, "parallel": parallel, "offered_at": now,
+        "accept_by": now + timedelta(seconds=settings.offer_timeout_s), "eta_s": chosen.eta_s,
+        "eta_at": now, "at_risk": decision.at_risk and not parallel,
+        "straight_line": chosen.straight_line_estimate, "override_reason": override_reason,
+        "offered_by": ctx.actor.name, "ranking": decision.record(),
+    })
     timers.schedule(session, "offer_timeout", assignment.accept_by, incident_id=incident.id,
                     assignment_id=assignment.id)
     payload = {
@@ -241,19 +273,19 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
     and a retry is scheduled).
     """
     t_start = time.perf_counter()
-    session.flush()  # queries below must see this transaction's changes (autoflush is off)
     if incident.state not in DISPATCHABLE:
         raise Problem(409, "Not dispatchable in this state",
                       f"incident {incident.id} is {incident.state}", field="state",
                       current_state=incident.state,
                       allowed_next=sorted(lifecycle.allowed_next(incident.state)))
-    if any(not a.parallel for a in open_assignments(session, incident.id)):
+    history = offer_history(session, incident.id)
+    if history.has_open_team:
         raise Problem(409, "Incident already has a team",
                       "cancel the current assignment before dispatching another",
                       field="incident_id")
     elevator = incident.elevator
     config = policy_config(ctx.settings, incident.zone.name)
-    failures, failed_teams = failures_by_level(session, incident.id)
+    failures, failed_teams = history.failures, history.failed_teams
     min_level = max(incident.response_level or 1,
                     escalation_level(dict(failures), config=config))
     if min_level > (incident.response_level or 1):

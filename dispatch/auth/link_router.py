@@ -8,7 +8,6 @@ first use with an unusable random password; crews only ever see their own team's
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from dispatch.auth.links import LinkClaims, read_link_token
 from dispatch.auth.passwords import hash_password
-from dispatch.auth.router import TokenOut
-from dispatch.auth.tokens import issue_token
-from dispatch.deps import COOKIE_NAME, SessionDep, SettingsDep
+from dispatch.auth.router import TokenOut, start_session
+from dispatch.deps import SessionDep, SettingsDep
 from dispatch.errors import Problem
 from dispatch.models import Team, User
 
@@ -74,9 +72,4 @@ def login_by_link(claims: Annotated[LinkClaims, Depends(valid_link)], request: R
     user = crew_account(session, team)
     if not user.active or user.role != "crew" or user.team_id != team.id:
         raise Problem(403, "Crew account disabled", field="token")
-    token = issue_token(secret=request.app.state.secret_key, user_id=user.id, role=user.role,
-                        now=datetime.now(UTC), ttl_min=settings.token_ttl_min)
-    response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict",
-                        max_age=settings.token_ttl_min * 60, path="/")
-    return TokenOut(access_token=token, role=user.role, username=user.username,
-                    expires_in=settings.token_ttl_min * 60)
+    return start_session(request, response, user, settings)

@@ -15,6 +15,7 @@ from dispatch.auth.tokens import issue_token
 from dispatch.deps import COOKIE_NAME, AnyUser, Public, SessionDep, SettingsDep
 from dispatch.errors import Problem
 from dispatch.models import User
+from dispatch.settings import Settings
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -46,12 +47,20 @@ def login(
     session: SessionDep,
     settings: SettingsDep,
 ) -> TokenOut:
-    """Exchange a username and password for a token. Tokens use the wall clock, not the
-    injectable domain clock, because their expiry is checked against real time."""
+    """Exchange a username and password for a session token."""
     user = session.scalar(select(User).where(User.username == form.username))
     if user is None or not user.active or not verify_password(user.password_hash, form.password):
         raise Problem(401, "Wrong username or password", field="password",
                       headers={"WWW-Authenticate": "Bearer"})
+    return start_session(request, response, user, settings)
+
+
+def start_session(request: Request, response: Response, user: User,
+                  settings: Settings) -> TokenOut:
+    """Issue a session token for ``user`` and set it as the HttpOnly cookie of the web pages.
+
+    Tokens use the wall clock, not the injectable domain clock: their expiry is checked
+    against real time."""
     token = issue_token(secret=request.app.state.secret_key, user_id=user.id, role=user.role,
                         now=datetime.now(UTC), ttl_min=settings.token_ttl_min)
     response.set_cookie(COOKIE_NAME, token, httponly=True, samesite="strict",

@@ -13,19 +13,6 @@ from tests.conftest import Api
 from tests.dispatch import scenario
 
 
-@pytest.fixture
-def net(api: Api) -> scenario.Scenario:
-    with api.db() as s:
-        sc = scenario.build(s)
-        s.commit()
-    return sc
-
-
-@pytest.fixture
-def op(api: Api) -> dict[str, str]:
-    return api.user("operator")
-
-
 def new_incident(api: Api, op: dict[str, str], sc: scenario.Scenario, **kw: Any) -> int:
     r = api.client.post("/api/v1/incidents", headers=op,
                         json={"rescue_code": sc.rescue_code, "channel": "call", **kw})

@@ -52,19 +52,6 @@ def settings(settings: Settings, fake: FakeTwilio) -> Settings:
     return settings
 
 
-@pytest.fixture
-def net(api: Api) -> scenario.Scenario:
-    with api.db() as s:
-        sc = scenario.build(s)
-        s.commit()
-    return sc
-
-
-@pytest.fixture
-def op(api: Api) -> dict[str, str]:
-    return api.user("operator")
-
-
 def deliver(api: Api) -> OutboxReport:
     return run_outbox(api.db, settings=api.settings, now=api.clock.now)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,25 +22,9 @@ from bench._server import free_port
 from dispatch.models import Assignment, IncidentEvent, ScheduledTask
 from tests import factories
 from tests.dispatch import scenario
+from tests.dispatch.live_servers import start_server
 
-ROOT = Path(__file__).resolve().parents[2]
 OFFER_TIMEOUT_S = 8
-
-
-def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "dispatch.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
-        env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def kill_hard(proc: subprocess.Popen[bytes]) -> None:

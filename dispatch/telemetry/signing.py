@@ -1,4 +1,4 @@
-"""Device request signatures and device secrets at rest. Pure functions, stdlib only.
+"""Device request signatures and device secrets at rest. Pure functions.
 
 Signature (what terminal vendors implement)::
 
@@ -7,10 +7,10 @@ Signature (what terminal vendors implement)::
 
 The secret is a *shared* secret: the server must be able to compute the same HMAC, so it cannot
 be hashed like a password. It is stored encrypted with a key derived from the application secret
-(``RESCUE_SECRET_KEY``): a database dump alone does not reveal device secrets. The cipher is an
-HMAC-SHA256 keystream in counter mode with a random 128-bit nonce plus an HMAC-SHA256 tag over
-nonce and ciphertext (encrypt-then-MAC; HMAC as a PRF), so no third-party crypto library is
-needed. Rotating ``RESCUE_SECRET_KEY`` makes stored secrets unreadable: devices must be re-keyed.
+(``RESCUE_SECRET_KEY``): a database dump alone does not reveal device secrets. The cipher is
+AES-256-GCM from ``cryptography`` (a random 96-bit nonce per secret; the key derived from the
+application secret with HKDF-SHA256). Rotating ``RESCUE_SECRET_KEY`` makes stored secrets
+unreadable: devices must be re-keyed.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ import hashlib
 import hmac
 import secrets
 
-_VERSION = "v1"
-_NONCE = 16
-_TAG = 16
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = "v2"
+_NONCE = 12
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -44,30 +48,16 @@ def new_device_id() -> str:
     return "dev_" + secrets.token_hex(8)
 
 
-def _keys(app_secret: str) -> tuple[bytes, bytes]:
-    root = hmac.new(app_secret.encode(), b"rescue/device-secret/" + _VERSION.encode(),
-                    hashlib.sha256).digest()
-    return (hmac.new(root, b"enc", hashlib.sha256).digest(),
-            hmac.new(root, b"mac", hashlib.sha256).digest())
-
-
-def _keystream(key: bytes, nonce: bytes, n: int) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < n:
-        out += hmac.new(key, nonce + counter.to_bytes(8, "big"), hashlib.sha256).digest()
-        counter += 1
-    return bytes(out[:n])
+def _key(app_secret: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"rescue/device-secret/" + _VERSION.encode()).derive(app_secret.encode())
 
 
 def seal(secret: str, app_secret: str) -> str:
-    """Encrypt a device secret for storage: ``v1:`` + base64url(nonce ‖ ciphertext ‖ tag)."""
-    enc, mac = _keys(app_secret)
+    """Encrypt a device secret for storage: ``v2:`` + base64url(nonce ‖ ciphertext+tag)."""
     nonce = secrets.token_bytes(_NONCE)
-    plain = secret.encode()
-    cipher = bytes(a ^ b for a, b in zip(plain, _keystream(enc, nonce, len(plain)), strict=True))
-    tag = hmac.new(mac, nonce + cipher, hashlib.sha256).digest()[:_TAG]
-    return f"{_VERSION}:" + base64.urlsafe_b64encode(nonce + cipher + tag).decode()
+    sealed = AESGCM(_key(app_secret)).encrypt(nonce, secret.encode(), _VERSION.encode())
+    return f"{_VERSION}:" + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
 class SealError(ValueError):
@@ -79,10 +69,8 @@ def unseal(sealed: str, app_secret: str) -> str:
     if version != _VERSION:
         raise SealError(f"unknown sealing version {version!r}")
     raw = base64.urlsafe_b64decode(data.encode())
-    nonce, cipher, tag = raw[:_NONCE], raw[_NONCE:-_TAG], raw[-_TAG:]
-    enc, mac = _keys(app_secret)
-    if not hmac.compare_digest(hmac.new(mac, nonce + cipher, hashlib.sha256).digest()[:_TAG],
-                               tag):
-        raise SealError("device secret does not open with this application secret")
-    return bytes(a ^ b for a, b in
-                 zip(cipher, _keystream(enc, nonce, len(cipher)), strict=True)).decode()
+    try:
+        plain = AESGCM(_key(app_secret)).decrypt(raw[:_NONCE], raw[_NONCE:], _VERSION.encode())
+    except InvalidTag as exc:
+        raise SealError("device secret does not open with this application secret") from exc
+    return plain.decode()

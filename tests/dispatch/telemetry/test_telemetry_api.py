@@ -46,7 +46,7 @@ def test_device_secret_is_stored_sealed_not_in_clear(api: Api, term: Terminal) -
         device = s.get(Device, term.device_id)
         assert device is not None
     assert term.secret not in device.secret_sealed
-    assert device.secret_sealed.startswith("v1:")
+    assert device.secret_sealed.startswith("v2:")
 
 
 def test_signed_batch_is_stored_and_an_entrapment_opens_an_alarm_incident(

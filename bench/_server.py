@@ -10,11 +10,20 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import numpy as np
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from dispatch.db import recreate_postgres_database
+from dispatch.db import make_engine, recreate_postgres_database, session_factory
+from dispatch.fixtures.loader import load_taiyuan
+from dispatch.migrate import upgrade
+from dispatch.models import Elevator
+from dispatch.routing import router_for
+from dispatch.settings import Settings
+from geo.router import Router
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +37,27 @@ def fresh_database(kind: str, workdir: Path, postgres_url: str | None, name: str
         return f"sqlite:///{path}"
     assert postgres_url, "PostGIS needs --postgres-url"
     return recreate_postgres_database(postgres_url, name)
+
+
+class LoadedRegistry(NamedTuple):
+    engine: Engine
+    factory: sessionmaker[Session]
+    settings: Settings
+    router: Router
+    elevator_ids: list[int]
+
+
+def loaded_registry(url: str, *, cache_dir: Path) -> LoadedRegistry:
+    """Migrate the empty database at ``url``, load the Taiyuan fixtures, build the router."""
+    engine = make_engine(url)
+    upgrade(engine)
+    load_taiyuan(engine)
+    settings = Settings(database_url=url, geo_cache_dir=cache_dir, run_jobs=False,
+                        secret_key="bench" * 10)
+    factory = session_factory(engine)
+    with factory() as s:
+        elevator_ids = list(s.scalars(select(Elevator.id)))
+    return LoadedRegistry(engine, factory, settings, router_for(settings), elevator_ids)
 
 
 def free_port() -> int:

@@ -23,11 +23,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
-from bench._server import fresh_database
+from bench._server import fresh_database, loaded_registry
 from dispatch import lifecycle
-from dispatch.db import make_engine, session_factory
 from dispatch.dispatching.service import (
     DispatchContext,
     Timing,
@@ -36,27 +34,14 @@ from dispatch.dispatching.service import (
     load_for_dispatch,
 )
 from dispatch.events import Actor, transition
-from dispatch.fixtures.loader import load_taiyuan
 from dispatch.incidents.schemas import IncidentCreate
 from dispatch.incidents.service import create_incident
-from dispatch.migrate import upgrade
-from dispatch.models import Elevator
-from dispatch.routing import router_for
-from dispatch.settings import Settings
 
 console = Console(width=160)
 
 
 def run_backend(url: str, *, incidents: int, cache_dir: Path) -> dict[str, object]:
-    engine = make_engine(url)
-    upgrade(engine)
-    load_taiyuan(engine)
-    settings = Settings(database_url=url, geo_cache_dir=cache_dir, run_jobs=False,
-                        secret_key="bench" * 10)
-    router = router_for(settings)
-    factory = session_factory(engine)
-    with factory() as s:
-        elevator_ids = list(s.scalars(select(Elevator.id)))
+    engine, factory, settings, router, elevator_ids = loaded_registry(url, cache_dir=cache_dir)
     rng = random.Random(11)
     actor = Actor("bench-operator", "operator")
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import delete, func, select
 
-from bench._server import fresh_database
+from bench._server import fresh_database, loaded_registry
 from dispatch import lifecycle
 from dispatch.db import make_engine, session_factory
 from dispatch.dispatching.service import (
@@ -42,16 +42,13 @@ from dispatch.dispatching.service import (
     load_for_dispatch,
 )
 from dispatch.events import EVENT_HOOKS, Actor, transition
-from dispatch.fixtures.loader import load_taiyuan
 from dispatch.incidents.schemas import IncidentCreate
 from dispatch.incidents.service import create_incident
-from dispatch.migrate import upgrade
 from dispatch.models import Elevator
 from dispatch.notifications import outbox
 from dispatch.notifications.channels import Channels
 from dispatch.notifications.delivery import run_outbox
 from dispatch.notifications.models import Notification
-from dispatch.routing import router_for
 from dispatch.settings import Settings
 from notify.channel import Outbound
 from notify.fake_twilio import FakeTwilio
@@ -74,15 +71,7 @@ class _Timed:
 
 
 def overhead(url: str, *, incidents: int, cache_dir: Path) -> dict[str, float]:
-    engine = make_engine(url)
-    upgrade(engine)
-    load_taiyuan(engine)
-    settings = Settings(database_url=url, geo_cache_dir=cache_dir, run_jobs=False,
-                        secret_key="bench" * 10)
-    router = router_for(settings)
-    factory = session_factory(engine)
-    with factory() as s:
-        elevator_ids = list(s.scalars(select(Elevator.id)))
+    engine, factory, settings, router, elevator_ids = loaded_registry(url, cache_dir=cache_dir)
     rng = random.Random(5)
     actor = Actor("bench-operator", "operator")
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

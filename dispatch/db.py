@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -148,16 +146,7 @@ def recreate_postgres_database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-@lru_cache
-def engine_for(url: str) -> Engine:
-    return make_engine(url)
-
-
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
-def iter_session(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One session per request; the request (not the service) commits."""
-    with factory() as session:
-        yield session

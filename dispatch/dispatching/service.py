@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from dispatch import lifecycle, timers
@@ -405,12 +405,6 @@ def escalate_to_119(session: Session, incident: Incident, *, ctx: DispatchContex
     incident.response_level = 3
     config = policy_config(ctx.settings, incident.zone.name)
     return alert_level3(session, incident, ctx=ctx, config=config)
-
-
-def count_open_for_team(session: Session, team_id: int) -> int:
-    return session.scalar(select(func.count()).where(
-        Assignment.team_id == team_id,
-        Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))) or 0
 
 
 def record_position(session: Session, team: Team, *, lon: float, lat: float,

@@ -136,7 +136,7 @@ def _claim(session: Session, now: datetime, worker: str) -> ScheduledTask | None
                                     ScheduledTask.status == "pending")
         .values(status="running", handled_by=worker),
         execution_options={"synchronize_session": False})
-    if claimed.rowcount != 1:
+    if getattr(claimed, "rowcount", 0) != 1:
         return None
     return session.get(ScheduledTask, task_id, populate_existing=True)
 

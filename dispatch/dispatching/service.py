@@ -76,7 +76,8 @@ def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:
                         max_per_level=settings.max_candidates_per_level,
                         failures_before_escalation=settings.failures_before_escalation)
     overrides = settings.zone_overrides.get(zone_name, {})
-    allowed = {k: v for k, v in overrides.items() if k in PolicyConfig.__dataclass_fields__}
+    allowed: dict[str, Any] = {k: v for k, v in overrides.items()
+                               if k in PolicyConfig.__dataclass_fields__}
     if "max_per_level" in allowed:
         allowed["max_per_level"] = int(allowed["max_per_level"])
     if "failures_before_escalation" in allowed:
@@ -155,7 +156,7 @@ def book_team(session: Session, team_id: int) -> bool:
         update(Team).where(Team.id == team_id, Team.status == "available",
                            Team.on_duty.is_(True)).values(status="offered"),
         execution_options={"synchronize_session": False})
-    return result.rowcount == 1
+    return getattr(result, "rowcount", 0) == 1
 
 
 def set_team_status(session: Session, team_id: int, status: str) -> None:

@@ -117,3 +117,17 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
     assert len(spread) > 10  # jittered, not a fixed schedule
     with pytest.raises(ValueError):
         backoff_s(0, base_s=5, cap_s=300)
+
+
+def test_the_log_channel_prints_the_text_with_the_number_masked(caplog) -> None:
+    import logging
+
+    from notify.channel import Outbound
+    from notify.log_channel import LogChannel
+
+    with caplog.at_level(logging.INFO, logger="rescue.notify"):
+        LogChannel("sms").send(Outbound(kind="sms", to="+8613812345678",
+                                        body="【96333】电梯困人派单 /crew?t=abc"))
+    line = caplog.records[-1].getMessage()
+    assert "+86138****5678" in line and "13812345678" not in line
+    assert "/crew?t=abc" in line

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from dispatch import lifecycle
-from dispatch.deps import Now, Operator, SessionDep, SettingsDep, Staff, require_roles
+from dispatch.deps import Now, Operator, SessionDep, SettingsDep, require_roles
 from dispatch.dispatching import service, steps
 from dispatch.dispatching.schemas import (
     AssignmentOut,
@@ -21,7 +21,6 @@ from dispatch.dispatching.schemas import (
     ReasonIn,
     ReleaseIn,
     StepIn,
-    TeamOut,
     TeamRef,
 )
 from dispatch.dispatching.surge_service import dispatch_surge
@@ -218,20 +217,3 @@ def post_position(team_id: int, body: PositionIn, user: CrewOrOperator, session:
                                    ctx=context(user, settings, router_, now, "gps"))
     session.commit()
     return result
-
-
-@router.get("/api/v1/teams", response_model=list[TeamOut])
-def list_teams(_: Staff, session: SessionDep, settings: SettingsDep, now: Now,
-               status: str | None = None) -> list[TeamOut]:
-    """Teams with readiness and current position (GPS if fresh, else base)."""
-    stmt = select(Team).order_by(Team.id)
-    if status:
-        stmt = stmt.where(Team.status == status)
-    out = []
-    for t in session.scalars(stmt):
-        lon, lat, source = service.team_origin(t, now, settings.gps_fresh_s)
-        out.append(TeamOut(id=t.id, code=t.code, name=t.name, phone=t.phone,
-                           organization_id=t.organization_id, status=t.status,
-                           on_duty=t.on_duty, lon=lon, lat=lat, position_source=source,
-                           position_at=t.position_at))
-    return out

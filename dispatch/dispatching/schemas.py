@@ -85,17 +85,3 @@ class AssignmentOut(BaseModel):
     override_reason: str | None
     decline_reason: str | None
     ranking: list[dict[str, Any]]
-
-
-class TeamOut(BaseModel):
-    id: int
-    code: str
-    name: str
-    phone: str
-    organization_id: int
-    status: str
-    on_duty: bool
-    lon: float
-    lat: float
-    position_source: str
-    position_at: datetime | None

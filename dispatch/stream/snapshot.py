@@ -14,9 +14,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.dispatching.service import team_origin
 from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, Team, User, Zone
 from dispatch.scoping import scope_incidents
+from dispatch.teams.service import team_rows
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
 
 Row = dict[str, Any]
@@ -101,21 +101,6 @@ def incident_rows(session: Session, stmt_filter: Select[Any] | None = None, *,
             "assignments": assignments,
             "last_seq": inc.last_event_seq,
         })
-    return out
-
-
-def team_rows(session: Session, *, now: datetime, fresh_s: float,
-              ids: Iterable[int] | None = None) -> list[Row]:
-    stmt = select(Team).order_by(Team.id)
-    if ids is not None:
-        stmt = stmt.where(Team.id.in_(list(ids)))
-    out = []
-    for t in session.scalars(stmt):
-        lon, lat, source = team_origin(t, now, fresh_s)
-        out.append({"id": t.id, "code": t.code, "name": t.name, "phone": t.phone,
-                    "organization_id": t.organization_id, "status": t.status,
-                    "on_duty": t.on_duty, "lon": lon, "lat": lat, "position_source": source,
-                    "position_at": _iso(t.position_at)})
     return out
 
 

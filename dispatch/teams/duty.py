@@ -55,6 +55,7 @@ def set_duty(session: Session, team: Team, *, on_duty: bool, actor: Actor, sourc
         raise Problem(409, "Team retired", f"team {team.code} was retired by an import",
                       field="on_duty")
     if not on_duty:
+        session.flush()  # sessions do not autoflush: an offer made just before must count
         job = open_job(session, team.id)
         if job is not None:
             raise Problem(

@@ -39,13 +39,16 @@ def reschedule_roster(session: Session, team: Team, *, now: datetime, tz: str,
     this in their transaction): pending boundaries are cancelled and one row is scheduled —
     at ``now`` with ``apply_now`` (the new roster takes effect at once), else at the next
     boundary. No roster, a retired team, or a roster that never changes: nothing pending."""
+    session.flush()  # sessions do not autoflush: the cancel must see rows added before
     timers.cancel(session, team_id=team.id, kinds=[KIND], now=now, why="roster changed")
     if team.roster is None or team.retired:
         return None
     due = now if apply_now else _next_utc(team.roster, now, tz)
     if due is None:
         return None
-    return timers.schedule(session, KIND, due, team_id=team.id)
+    task = timers.schedule(session, KIND, due, team_id=team.id)
+    session.flush()
+    return task
 
 
 def ensure_roster_boundaries(session: Session, *, now: datetime, tz: str) -> int:

@@ -22,6 +22,7 @@ from dispatch.models import ScheduledTask, Team
 from dispatch.registry.roster import RosterError, next_boundary, on_roster, parse_roster
 from dispatch.settings import Settings
 from dispatch.teams.duty import open_job, set_duty
+from dispatch.uow import unit_of_work
 
 KIND = "roster_boundary"
 RETRY_WHILE_BUSY = timedelta(minutes=5)
@@ -109,5 +110,5 @@ def on_roster_boundary(session: Session, task: ScheduledTask, ctx: DispatchConte
 
 def ensure_at_startup(factory: sessionmaker[Session], settings: Settings) -> int:
     """Plan missing roster boundaries when the job loop starts."""
-    with factory.begin() as session:  # until the unit of work (#11) lands on main
+    with unit_of_work(factory) as session:
         return ensure_roster_boundaries(session, now=datetime.now(UTC), tz=settings.timezone)

@@ -50,7 +50,7 @@ def change_duty(team_id: int, body: DutyIn, user: DutyUser, session: SessionDep,
     team = duty.load_team(session, team_id)
     duty.set_duty(session, team, on_duty=body.on_duty, source=source, reason=reason, at=now,
                   actor=Actor(user.username, user.role, "app" if source == "crew" else "api"))
-    session.commit()  # until the unit of work (#11) commits for the route
+    session.flush()
     return TeamOut.model_validate(
         team_rows(session, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0])
 

@@ -42,9 +42,11 @@ def last_duty_changes(session: Session, team_ids: Iterable[int] | None = None) -
     if team_ids is not None:
         latest = latest.where(TeamEvent.team_id.in_(list(team_ids)))
     latest = latest.group_by(TeamEvent.team_id)
-    return {ev.team_id: {"source": ev.source, "actor": ev.actor, "role": ev.role,
-                         "reason": ev.reason, "at": _iso(ev.at)}
-            for ev in session.scalars(select(TeamEvent).where(TeamEvent.id.in_(latest)))}
+    cols = select(TeamEvent.team_id, TeamEvent.source, TeamEvent.actor, TeamEvent.role,
+                  TeamEvent.reason, TeamEvent.at).where(TeamEvent.id.in_(latest))
+    return {team_id: {"source": source, "actor": actor, "role": role, "reason": reason,
+                      "at": _iso(at)}
+            for team_id, source, actor, role, reason, at in session.execute(cols)}
 
 
 def team_rows(session: Session, *, now: datetime, fresh_s: float,

@@ -8,16 +8,20 @@ from typing import Any
 
 from sqlalchemy import select
 
+from dispatch.jobs import run_due_tasks
 from dispatch.models import ScheduledTask, Team
+from dispatch.routing import router_for
 from dispatch.teams.models import TeamEvent
 from dispatch.teams.rosters import ensure_roster_boundaries, reschedule_roster
 from tests.conftest import Api
 from tests.dispatch import scenario
+from tests.dispatch.stream_helpers import connect, recv, recv_until
 
 WEEKDAYS = "Mo-Fr 08:00-20:00"
 
 
 def utc(day: int, hh: int, mm: int = 0) -> datetime:
+    """A UTC time on 30 November (``day`` 30, a Monday) or in early December (``day`` 1–5)."""
     return datetime(2026, 11, day, hh, mm, tzinfo=UTC) if day > 3 else \
         datetime(2026, 12, day, hh, mm, tzinfo=UTC)
 
@@ -167,3 +171,17 @@ def test_start_up_plans_missing_boundaries_once(api: Api, net) -> None:
     assert pending(api, net.a_far) == [datetime(2026, 12, 5, 1, tzinfo=UTC)]  # Sat 09:00
     assert pending(api, net.fire) == []
     assert state(api, net.a_near) is True  # the current duty is not touched at start-up
+
+
+def test_a_roster_change_reaches_the_console_live(api: Api, net, op) -> None:
+    give_roster(api, net.a_near, WEEKDAYS)
+    with connect(api.client, op) as ws:
+        recv_until(ws, "ready")
+        api.clock.now = utc(30, 12)
+        # the server's own job loop (its session factory publishes after commit)
+        run_due_tasks(api.client.app.state.sessionmaker, settings=api.settings,
+                      router=router_for(api.settings), now=api.clock.now, worker="test")
+        msg = recv(ws)
+    assert msg["type"] == "team_duty" and msg["team_id"] == net.a_near
+    assert msg["data"]["source"] == "roster" and msg["data"]["actor"] == "system"
+    assert msg["team"]["on_duty"] is False and msg["team"]["roster"] == WEEKDAYS

@@ -54,7 +54,7 @@ def on_offer_timeout(session: Session, task: ScheduledTask, ctx: DispatchContext
     a = load_assignment(session, task.assignment_id, None)
     if a.state != lifecycle.OFFERED:
         return f"assignment already {a.state}"
-    apply_step(session, a, "timeout", StepInput(), ctx=ctx, user=None)
+    apply_step(session, a, "timeout", StepInput(), ctx=ctx, viewer=None)
     return "timed out"
 
 

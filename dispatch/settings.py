@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.resources import data_path
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -41,7 +43,7 @@ class Settings(BaseSettings):
     )
 
     geo_roads: Path = Field(
-        default=ROOT / "fixtures/taiyuan/taiyuan_core_roads_osm.geojson",
+        default=data_path("fixtures") / "taiyuan/taiyuan_core_roads_osm.geojson",
         description="OSM extract for the road graph (.geojson of ways or .osm.pbf).",
     )
     geo_cache_dir: Path = Field(

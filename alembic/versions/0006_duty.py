@@ -1,7 +1,7 @@
 """teams on and off duty: team_event, team.roster/retired, scheduled_task.team_id (issue 13)
 
 Revision ID: 0006_duty
-Revises: 0004
+Revises: 0005
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_duty"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -27,7 +27,15 @@ from dispatch.events import (
     transition_assignment,
     update_incident,
 )
-from dispatch.models import Assignment, Elevator, Incident, Organization, Team, TeamPosition
+from dispatch.models import (
+    Assignment,
+    Elevator,
+    Incident,
+    Organization,
+    Team,
+    TeamPosition,
+    User,
+)
 from dispatch.policy import Candidate, Decision, PolicyConfig, Ranked, decide, escalation_level
 from dispatch.policy import prefilter as prefilter_candidates
 from dispatch.settings import Settings
@@ -53,6 +61,13 @@ class DispatchContext:
     now: datetime
     actor: Actor
     timing: Timing = field(default_factory=Timing)
+
+    @classmethod
+    def for_user(cls, user: User | None, settings: Settings, router: Router, now: datetime,
+                 via: str = "api") -> DispatchContext:
+        """A context acting as ``user`` (the system when None)."""
+        actor = Actor(user.username, user.role, via) if user else Actor.system()
+        return cls(settings=settings, router=router, now=now, actor=actor)
 
 
 def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:

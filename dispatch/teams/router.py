@@ -7,42 +7,37 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
-from dispatch.deps import Now, SessionDep, SettingsDep, Staff, require_roles
+from dispatch.deps import Now, SessionDep, SettingsDep, Staff, ViewerDep, require_roles
 from dispatch.errors import Problem
 from dispatch.events import Actor
-from dispatch.models import User
+from dispatch.models import Team, User
 from dispatch.teams import duty
 from dispatch.teams.models import TeamEvent
 from dispatch.teams.schemas import DutyIn, TeamEventOut, TeamOut
-from dispatch.teams.service import team_rows
+from dispatch.teams.service import team_views
 
 router = APIRouter(tags=["teams"])
 DutyUser = Annotated[User, Depends(require_roles("crew", "supervisor", "admin"))]
 
 
-def _may_act_on_team(user: User, team_id: int) -> bool:
-    return user.role != "crew" or user.team_id == team_id
-
-
 @router.get("/api/v1/teams", response_model=list[TeamOut])
-def list_teams(_: Staff, session: SessionDep, settings: SettingsDep, now: Now,
-               status: str | None = None) -> list[TeamOut]:
+def list_teams(_: Staff, viewer: ViewerDep, session: SessionDep, settings: SettingsDep,
+               now: Now, status: str | None = None) -> list[TeamOut]:
     """Teams with company, duty, readiness, current job and position (GPS if fresh, else
     base): the console's team panel."""
-    rows = team_rows(session, now=now, fresh_s=settings.gps_fresh_s, status=status)
-    return [TeamOut.model_validate(r) for r in rows]
+    return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, status=status)
 
 
 @router.post("/api/v1/teams/{team_id}/duty", response_model=TeamOut)
-def change_duty(team_id: int, body: DutyIn, user: DutyUser, session: SessionDep,
-                settings: SettingsDep, now: Now) -> TeamOut:
+def change_duty(team_id: int, body: DutyIn, user: DutyUser, viewer: ViewerDep,
+                session: SessionDep, settings: SettingsDep, now: Now) -> TeamOut:
     """Put a team on or off duty: its crew (own team only), a supervisor or an admin (with a
     reason). A team with an open job cannot go off duty (409 naming the assignment). The
     change holds until the team's next roster boundary."""
-    if not _may_act_on_team(user, team_id):
+    if not viewer.may_change_duty(team_id):
         raise Problem(404, "Team not found", field="team_id")
     reason = (body.reason or "").strip() or None
-    source = "crew" if user.role == "crew" else "supervisor"
+    source = viewer.duty_source
     if source == "supervisor" and (reason is None or len(reason) < 2):
         raise Problem(422, "Reason required",
                       "a supervisor or admin changing a team's duty gives the reason",
@@ -51,14 +46,14 @@ def change_duty(team_id: int, body: DutyIn, user: DutyUser, session: SessionDep,
     duty.set_duty(session, team, on_duty=body.on_duty, source=source, reason=reason, at=now,
                   actor=Actor(user.username, user.role, "app" if source == "crew" else "api"))
     session.flush()
-    return TeamOut.model_validate(
-        team_rows(session, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0])
+    return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0]
 
 
 @router.get("/api/v1/teams/{team_id}/events", response_model=list[TeamEventOut])
-def team_events(team_id: int, _: Staff, session: SessionDep,
+def team_events(team_id: int, _: Staff, viewer: ViewerDep, session: SessionDep,
                 limit: int = 100) -> list[TeamEventOut]:
     """The team's duty history, newest first."""
-    rows = session.scalars(select(TeamEvent).where(TeamEvent.team_id == team_id)
+    rows = session.scalars(select(TeamEvent).where(
+        TeamEvent.team_id == team_id, TeamEvent.team_id.in_(viewer.teams(select(Team.id))))
                            .order_by(TeamEvent.id.desc()).limit(max(1, min(limit, 1000))))
     return [TeamEventOut.model_validate(r, from_attributes=True) for r in rows]

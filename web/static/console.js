@@ -11,7 +11,7 @@
   // ---------------------------------------------------------------- language, header
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
-    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail();
+    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render();
   };
   $("#btn-logout").onclick = async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
@@ -148,6 +148,7 @@
     state.incidents = new Map(m.incidents.map((r) => [r.id, r]));
     state.teams = new Map(m.teams.map((t) => [t.id, t]));
     for (const t of m.teams) ConsoleMap.setTeam(t);
+    TeamPanel.setAll(m.teams, m.me);
     renderBoard();
     if (state.selected) loadDetail(state.selected);
     document.body.dataset.ready = "1";
@@ -158,12 +159,13 @@
       if (t) {
         Object.assign(t, { lon: m.data.lon, lat: m.data.lat, position_source: "gps", position_at: m.at });
         ConsoleMap.setTeam(t);
+        TeamPanel.update(t);
         const sel = state.incidents.get(state.selected);
         if (sel && sel.assignment && sel.assignment.open && sel.assignment.team_id === t.id) routeFor(sel);
       }
       return;
     }
-    if (m.team) { state.teams.set(m.team.id, m.team); ConsoleMap.setTeam(m.team); }
+    if (m.team) { state.teams.set(m.team.id, m.team); ConsoleMap.setTeam(m.team); TeamPanel.update(m.team); }
     if (m.incident) {
       const isNew = !state.incidents.has(m.incident.id);
       state.incidents.set(m.incident.id, m.incident);
@@ -405,6 +407,7 @@
     try { me = await R.api("GET", "/api/v1/auth/me"); } catch (e) { return; }
     if (me.role === "crew") { location.href = "/crew"; return; }
     await ConsoleMap.init(select);
+    TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
     stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
     stream.start();
     setInterval(tick, 1000);

@@ -193,6 +193,14 @@ class Settings(BaseSettings):
         "and send through it (messages listed on its page).")
     fake_twilio_port: int = Field(default=8025, description="Port of the demo fake Twilio.")
 
+    # --- issue 13: a centre's own registry (import, export, maintenance contracts) ---------
+    rescue_code_lengths: list[int] = Field(
+        default=[5, 6, 7], description="Allowed lengths of an elevator's rescue code (digits), "
+        'as JSON, e.g. [6]; the registry import refuses other lengths.')
+    timezone: str = Field(
+        default="Asia/Shanghai", description="The centre's local time zone: duty rosters and "
+        "maintenance contract end dates are read in it.")
+
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""
         if self.secret_key:

@@ -68,7 +68,7 @@ def export_registry(session: Session, target: Path) -> dict[str, int]:
         ({"code": z.code, "name": z.name, "name_en": z.name_en, "kind": z.kind,
           "arrival_limit_min": z.arrival_limit_min, "clock_start": z.clock_start,
           "clock_stop": z.clock_stop}, json.loads(z.boundary_geojson)) for z in zones])
-    org_code = dict(session.execute(select(Organization.id, Organization.code)).tuples().all())
+    org_code = {i: c for i, c in session.execute(select(Organization.id, Organization.code))}
     orgs = session.execute(select(Organization.code, Organization.kind, Organization.name,
                                   Organization.phone, Organization.region)
                            .where(Organization.active.is_(True)).order_by(Organization.id))

@@ -496,10 +496,10 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
 
     zone_geoms = {**state.zone_geometry, **derived.zone_geometry}
     apply("zones", Zone, lambda k, f: _zone_row(k, f, zone_geoms[k]))
-    zone_ids = dict(session.execute(select(Zone.code, Zone.id)).tuples().all())
+    zone_ids = {c: i for c, i in session.execute(select(Zone.code, Zone.id))}
     apply("organizations", Organization, _org_row,
           lambda k: {"lang": "zh-CN", "created_at": now})
-    org_ids = dict(session.execute(select(Organization.code, Organization.id)).tuples().all())
+    org_ids = {c: i for c, i in session.execute(select(Organization.code, Organization.id))}
     apply("teams", Team, lambda k, f: _team_row(k, f, org_ids),
           lambda k: {"status": "available", "lang": "zh-CN"})
     apply("elevators", Elevator, lambda k, f: _elevator_row(k, f, org_ids, zone_ids))

@@ -244,7 +244,8 @@ def test_duplicate_zone_codes_are_errors_with_the_feature_index() -> None:
 
 def test_chinese_headers_and_a_bom_are_read(tmp_path: Path) -> None:
     p = tmp_path / "elevators.csv"
-    header = "注册代码,救援识别码,地址,楼栋,经度,纬度,坐标系,场所类型,维保单位代码,维保合同到期,三无,在用,层数"
+    header = ("注册代码,救援识别码,地址,楼栋,经度,纬度,坐标系,场所类型,维保单位代码,维保合同到期,"
+              "三无,在用,层数")
     p.write_text("\ufeff" + header + "\n31105001012020000001,70001,湖城市1号,1栋,106.51,29.50,"
                  "wgs84,residential,MC,2027-06-30,否,是,12\n", encoding="utf-8")
     fr = read_table("elevators", p)

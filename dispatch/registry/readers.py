@@ -220,7 +220,7 @@ def _rows(kind: str, path: Path, table: Iterable[tuple[int, list[Any]]]) -> File
         return result
     header, result.issues = _header(kind, [_cell(v) for v in first[1]], path.name)
     for line, cells in it:
-        texts = [_cell(v) for v in cells]
+        texts = [c.strip() if type(c) is str else _cell(c) for c in cells]
         if not any(texts):
             continue  # blank lines, trailing empty spreadsheet rows
         values = {name: texts[i] if i < len(texts) else ""

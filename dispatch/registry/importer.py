@@ -90,6 +90,8 @@ class ImportReport:
     written: bool = False
     dry_run: bool = False
     seconds: float = 0.0
+    #: Natural keys created/updated/deactivated per kind once written (search index, caches).
+    written_keys: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Issue]:
@@ -203,6 +205,9 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
     if not options.dry_run:
         _write(session, plans, derived, state, options, progress)
         report.written = True
+        report.written_keys = {
+            kind: [c[0] for c in p.creates] + [u[0] for u in p.updates]
+            + [d[0] for d in p.deactivations] for kind, p in plans.items()}
     report.seconds = time.perf_counter() - t0
     return report
 

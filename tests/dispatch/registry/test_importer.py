@@ -79,6 +79,8 @@ def test_reimport_writes_nothing_and_one_change_writes_one_row(
     assert report.kinds["teams"].updated == 1 and report.changes == 2
     assert sorted(seen) == [("INSERT registry_change", 2), ("UPDATE elevator", 1),
                             ("UPDATE team", 1)]
+    assert report.written_keys["elevators"] == [target]
+    assert report.written_keys["teams"] == ["HE-01"]
     with db() as s:
         change = s.scalar(select(RegistryChange).where(RegistryChange.key == target,
                                                        RegistryChange.action == "update"))

@@ -47,7 +47,6 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
                           event_field="occurred_at")
     result = service.ingest(session, device_id=device.id, elevator_id=device.elevator_id,
                             events=events, raw=raw, now=now, settings=settings)
-    session.commit()
     return result
 
 
@@ -58,7 +57,6 @@ def add_device(body: DeviceCreate, user: Admin, session: SessionDep,
     device, secret = service.add_device(session, elevator_id=body.elevator_id,
                                         device_id=body.device_id, label=body.label,
                                         app_secret=request.app.state.secret_key)
-    session.commit()
     return DeviceCreated(device_id=device.id, secret=secret, elevator_id=device.elevator_id)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,26 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.registry.importer import FULL_SYNC_KINDS, ImportOptions, ImportReport
 from dispatch.settings import get_settings
+from dispatch.uow import command_unit_of_work, unit_of_work
 
 registry_app = typer.Typer(help="A centre's registry: import and export its files.",
                            no_args_is_help=True)
 console = Console()
 MAX_LISTED = 200
-
-
-@contextmanager
-def _unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit once on success, roll back on error (``dispatch.uow.unit_of_work`` once #11
-    lands on main; this local twin keeps the same contract until then)."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _factory() -> sessionmaker[Session]:
@@ -83,11 +67,11 @@ def run_import(paths: list[Path], *, options: ImportOptions,
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        with _unit_of_work(factory or _factory()) as session:
+        with unit_of_work(factory or _factory()) as session:
             result = import_with_settings(session, paths, settings, options=options,
                                           progress=report)
             if not result.written:
-                session.rollback()
+                session.rollback()  # a refused import leaves nothing, not even a read
     return result
 
 
@@ -120,6 +104,6 @@ def export_command(
     """Write zones.geojson, organizations.csv, teams.csv and elevators.csv (UTF-8)."""
     from dispatch.registry.export import export_registry
 
-    with _unit_of_work(_factory()) as session:
+    with command_unit_of_work() as session:
         counts = export_registry(session, target)
     console.print(", ".join(f"{n:,} {k}" for k, n in counts.items()) + f" written to {target}")

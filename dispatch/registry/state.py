@@ -84,22 +84,25 @@ def load_state(session: Session, *, kinds: frozenset[str]) -> DbState:
                 "district": t.district}
     elevators, rescue_owner = Current(), {}
     if "elevators" in kinds or "zones" in kinds:
-        for e in session.execute(select(
-                Elevator.id, Elevator.register_code, Elevator.rescue_code, Elevator.address,
-                Elevator.building, Elevator.location, Elevator.site_type, Elevator.use_unit_id,
-                Elevator.maintenance_company_id, Elevator.maintenance_until,
-                Elevator.insurer_id, Elevator.policy_no, Elevator.three_no,
-                Elevator.in_service, Elevator.floors, Elevator.zone_id, Elevator.road_node)):
-            elevators.ids[e.register_code] = e.id
-            rescue_owner[e.rescue_code] = e.register_code
-            elevators.fields[e.register_code] = {
-                "rescue_code": e.rescue_code, "address": e.address, "building": e.building,
-                "lon": _r7(e.location.lon), "lat": _r7(e.location.lat),
-                "site_type": e.site_type, "use_unit_code": org_code.get(e.use_unit_id),
-                "maintenance_company_code": org_code.get(e.maintenance_company_id),
-                "maintenance_until": (None if e.maintenance_until is None
-                                      else e.maintenance_until.isoformat()),
-                "insurer_code": org_code.get(e.insurer_id), "policy_no": e.policy_no,
-                "three_no": bool(e.three_no), "in_service": bool(e.in_service),
-                "floors": e.floors, "zone": zone_code.get(e.zone_id), "road_node": e.road_node}
+        # Core rows on the session's connection, unpacked by position: no ORM row machinery
+        # and no attribute lookups for 60k lifts (the difference is seconds).
+        rows = session.connection().execute(select(
+            Elevator.id, Elevator.register_code, Elevator.rescue_code, Elevator.address,
+            Elevator.building, Elevator.location, Elevator.site_type, Elevator.use_unit_id,
+            Elevator.maintenance_company_id, Elevator.maintenance_until, Elevator.insurer_id,
+            Elevator.policy_no, Elevator.three_no, Elevator.in_service, Elevator.floors,
+            Elevator.zone_id, Elevator.road_node))
+        for (eid, reg, rescue, address, building, loc, site, use_unit, company, until,
+             insurer, policy, three_no, in_service, floors, zone_id, node) in rows:
+            elevators.ids[reg] = eid
+            rescue_owner[rescue] = reg
+            elevators.fields[reg] = {
+                "rescue_code": rescue, "address": address, "building": building,
+                "lon": round(loc.lon, 7), "lat": round(loc.lat, 7), "site_type": site,
+                "use_unit_code": org_code.get(use_unit),
+                "maintenance_company_code": org_code.get(company),
+                "maintenance_until": None if until is None else until.isoformat(),
+                "insurer_code": org_code.get(insurer), "policy_no": policy,
+                "three_no": bool(three_no), "in_service": bool(in_service), "floors": floors,
+                "zone": zone_code.get(zone_id), "road_node": node}
     return DbState(zones, geoms, orgs, kinds_by_code, teams, elevators, rescue_owner)

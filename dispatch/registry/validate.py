@@ -184,6 +184,8 @@ class _Cells:
 
     def raw(self, col: str) -> str:
         v = self.values.get(col)
+        if type(v) is str:
+            return v  # readers hand over stripped text
         return "" if v is None else str(v).strip()
 
     def text(self, col: str, max_len: int, *, required: bool = True) -> str | None:
@@ -324,7 +326,8 @@ def zone_features(features: Sequence[ZoneFeature]) -> tuple[list[ZoneRecord], li
     records: list[ZoneRecord] = []
     issues: list[Issue] = []
     for f in features:
-        c = _Cells(f.file, f.index, f.properties)
+        c = _Cells(f.file, f.index, {k: val.strip() if isinstance(val, str) else val
+                                     for k, val in f.properties.items()})
         code = c.text("code", 16)
         name = c.text("name", 64)
         name_en = c.text("name_en", 64, required=False) or ""

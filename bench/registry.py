@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, event
 
@@ -62,20 +62,38 @@ def count_writes(engine: Engine) -> tuple[Counter[str], Any]:
     return seen, listen
 
 
-def timed_import(engine: Engine, settings: Settings, path: Path) -> tuple[float, ImportReport,
-                                                                          Counter[str]]:
+def timed_import(engine: Engine, settings: Settings, path: Path) -> Timed:
     factory = session_factory(engine)
     seen, listen = count_writes(engine)
+    marks: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks.setdefault(stage, time.perf_counter())
+
     t0 = time.perf_counter()
     with factory() as s:
-        report = import_with_settings(s, [path], settings,
+        report = import_with_settings(s, [path], settings, progress=progress,
                                       options=ImportOptions(actor="bench",
                                                             off_network_is_error=False))
         assert report.written, [i.message for i in report.errors[:5]]
+        marks["commit"] = time.perf_counter()
         s.commit()
     took = time.perf_counter() - t0
     event.remove(engine, "before_cursor_execute", listen)
-    return took, report, seen
+    stages = sorted(marks.items(), key=lambda kv: kv[1])
+    split = [(name, (stages[i + 1][1] if i + 1 < len(stages) else t0 + took) - at)
+             for i, (name, at) in enumerate(stages)]
+    return Timed(took, report, seen, split)
+
+
+class Timed(NamedTuple):
+    seconds: float
+    report: ImportReport
+    writes: Counter[str]
+    split: list[tuple[str, float]]
+
+    def split_text(self) -> str:
+        return ", ".join(f"{name} {sec:.1f}" for name, sec in self.split if sec >= 0.05)
 
 
 def edited_copy(src: Path, dst: Path) -> int:
@@ -106,9 +124,9 @@ def run(kind: str, workdir: Path, files: Path, edited: Path, n_edited: int, regi
     t0 = time.perf_counter()
     router_for(settings)  # the process's road graph (memory map), built once per process
     router_s = time.perf_counter() - t0
-    first_s, first, first_w = timed_import(engine, settings, files)
-    same_s, same, same_w = timed_import(engine, settings, files)
-    edit_s, edit, edit_w = timed_import(engine, settings, edited)
+    first = timed_import(engine, settings, files)
+    same = timed_import(engine, settings, files)
+    edit = timed_import(engine, settings, edited)
     engine.dispose()
 
     base_url = fresh_database(kind, workdir, postgres_url, "rescue_bench_registry_base")
@@ -118,28 +136,30 @@ def run(kind: str, workdir: Path, files: Path, edited: Path, n_edited: int, regi
     load_registry(base_engine, registry)
     base_s = time.perf_counter() - t0
     base_engine.dispose()
-    return {"kind": kind, "router_s": router_s, "first_s": first_s, "first": first,
-            "first_w": first_w, "same_s": same_s, "same": same, "same_w": same_w,
-            "edit_s": edit_s, "edit": edit, "edit_w": edit_w, "base_s": base_s,
-            "n_edited": n_edited}
+    return {"kind": kind, "router_s": router_s, "first": first, "same": same, "edit": edit,
+            "base_s": base_s, "n_edited": n_edited}
 
 
 def show(r: dict[str, Any]) -> None:
-    e = r["first"].kinds["elevators"]
+    first, same, edit = r["first"], r["same"], r["edit"]
     print(f"\n== {r['kind']} ==")
     print(f"road graph ready      {r['router_s']:6.2f} s")
-    print(f"first import          {r['first_s']:6.2f} s  ({e.created:,} elevators created; "
-          f"bulk loader baseline {r['base_s']:.2f} s, ratio {r['first_s'] / r['base_s']:.1f}×)")
-    print(f"  rows written        {dict(r['first_w'])}")
-    print(f"re-import, unchanged  {r['same_s']:6.2f} s  (changes {r['same'].changes}; "
-          f"statements {sum(r['same_w'].values())})")
-    ed = r["edit"].kinds["elevators"]
-    print(f"re-import, 1 % edited {r['edit_s']:6.2f} s  ({ed.updated} updated, "
+    print(f"first import          {first.seconds:6.2f} s  "
+          f"({first.report.kinds['elevators'].created:,} elevators created; bulk loader "
+          f"baseline {r['base_s']:.2f} s, ratio {first.seconds / r['base_s']:.1f}×)")
+    print(f"  rows written        {dict(first.writes)}")
+    print(f"  split (s)           {first.split_text()}")
+    print(f"re-import, unchanged  {same.seconds:6.2f} s  (changes {same.report.changes}; "
+          f"statements {sum(same.writes.values())})")
+    print(f"  split (s)           {same.split_text()}")
+    ed = edit.report.kinds["elevators"]
+    print(f"re-import, 1 % edited {edit.seconds:6.2f} s  ({ed.updated} updated, "
           f"{ed.unchanged:,} unchanged; {r['n_edited']} rows edited)")
-    print(f"  rows written        {dict(r['edit_w'])}")
-    ok = (r["edit_w"].get("UPDATE elevator") == r["n_edited"]
-          and r["edit_w"].get("INSERT registry_change") == r["n_edited"]
-          and sum(r["edit_w"].values()) == 2 * r["n_edited"] and not r["same_w"])
+    print(f"  rows written        {dict(edit.writes)}")
+    print(f"  split (s)           {edit.split_text()}")
+    ok = (edit.writes.get("UPDATE elevator") == r["n_edited"]
+          and edit.writes.get("INSERT registry_change") == r["n_edited"]
+          and sum(edit.writes.values()) == 2 * r["n_edited"] and not same.writes)
     print(f"  only the changed rows written: {'yes' if ok else 'NO'}")
 
 

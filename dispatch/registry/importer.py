@@ -191,7 +191,11 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
     off_err = options.off_network_is_error
     rules = v.Rules(rules.rescue_code_lengths, rules.off_network_m,
                     (not options.skip_bad) if off_err is None else off_err)
+    if progress:
+        progress("database state", 0, 1)
     state = load_state(session, kinds=frozenset(files))
+    if progress:
+        progress("validate", 0, 3)
     plans, derived = _validate_all(read, state, rules, snap, report, progress)
     if report.errors and not options.skip_bad:
         report.kinds = {k: KindReport(errors=r.errors, warnings=r.warnings)
@@ -508,8 +512,12 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
     apply("teams", Team, lambda k, f: _team_row(k, f, org_ids),
           lambda k: {"status": "available", "lang": "zh-CN"})
     apply("elevators", Elevator, lambda k, f: _elevator_row(k, f, org_ids, zone_ids))
+    if progress:
+        progress("write change log", 0, len(changes))
     for chunk in _chunks(changes):
         session.execute(insert(RegistryChange), chunk)
+    if progress:
+        progress("write change log", len(changes), len(changes))
     session.flush()
 
 

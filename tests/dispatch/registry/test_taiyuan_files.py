@@ -64,3 +64,33 @@ def test_cli_dry_run_prints_the_report_and_exit_code_says_invalid(
         assert "nothing written" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_fixtures_load_goes_through_the_importer(tmp_path: Path, geo_cache_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path}/demo.db"
+    monkeypatch.setenv("RESCUE_DATABASE_URL", url)
+    monkeypatch.setenv("RESCUE_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("RESCUE_GEO_CACHE_DIR", str(geo_cache_dir))
+    monkeypatch.setenv("RESCUE_GEO_ENGINE", "scipy")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        result = runner.invoke(app, ["fixtures", "load", "taiyuan", "--elevators", "300",
+                                     "--if-empty"])
+        assert result.exit_code == 0, result.output
+        files = tmp_path / "var" / "fixtures" / "taiyuan"
+        assert sorted(p.name for p in files.iterdir()) == [
+            "elevators.csv", "organizations.csv", "teams.csv", "zones.geojson"]
+        from dispatch.db import make_engine, session_factory
+        from dispatch.registry.models import RegistryChange
+
+        with session_factory(make_engine(url))() as s:
+            actors = set(s.scalars(select(RegistryChange.actor)))
+            n = len(s.scalars(select(Elevator.id)).all())
+        assert actors == {"fixtures"} and n == 300 + 40
+        again = runner.invoke(app, ["fixtures", "load", "taiyuan", "--if-empty"])
+        assert again.exit_code == 0 and "already loaded" in again.output
+    finally:
+        get_settings.cache_clear()

@@ -489,8 +489,8 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
             rows.append({**make(key, f), **(extra(key) if extra else {})})
             log(kind, key, "create", {k: [None, val] for k, val in f.items()},
                 plan.sources.get(key))
-        for chunk in _chunks(rows):
-            session.execute(insert(table), chunk)
+        for chunk in _chunks(rows):  # Core executemany on the table: no ORM per-row work
+            session.execute(insert(table.__table__), chunk)
         ups = []
         for key, row_id, f, changed in plan.updates:
             ups.append({"id": row_id, **_changed_columns(make(key, f), changed)})
@@ -515,7 +515,7 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
     if progress:
         progress("write change log", 0, len(changes))
     for chunk in _chunks(changes):
-        session.execute(insert(RegistryChange), chunk)
+        session.execute(insert(RegistryChange.__table__), chunk)
     if progress:
         progress("write change log", len(changes), len(changes))
     session.flush()

@@ -1,7 +1,7 @@
 """registry import (issue 13): registry_change log; maintenance_until, roster, retired, active
 
 Revision ID: 0006_registry
-Revises: 0004 (becomes 0005 once the unit-of-work migration of issue 11 is on main)
+Revises: 0005
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_registry"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

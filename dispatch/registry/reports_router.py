@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from dispatch.deps import Now, SessionDep, SettingsDep, require_roles
+from dispatch.deps import Now, SessionDep, SettingsDep, ViewerDep, require_roles
 from dispatch.models import Elevator, Organization, User, Zone
 from dispatch.reports.service import area
 
@@ -26,13 +26,14 @@ UseUnit = aliased(Organization)
 
 
 @router.get("/expired-maintenance")
-def expired_maintenance(user: Reviewer, session: SessionDep, settings: SettingsDep, now: Now,
+def expired_maintenance(_: Reviewer, viewer: ViewerDep, session: SessionDep,
+                        settings: SettingsDep, now: Now,
                         district: Annotated[str | None, Query(
                             description="zone name, e.g. 小店区")] = None,
                         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> dict[str, Any]:
     """In-service elevators whose ``maintenance_until`` is before today (centre's local date),
     longest overdue first."""
-    district = area(user, district, session)
+    district = area(viewer, district, session)
     today: date = now.astimezone(ZoneInfo(settings.timezone)).date()
     where = [Elevator.in_service.is_(True), Elevator.maintenance_until.is_not(None),
              Elevator.maintenance_until < today]

@@ -23,6 +23,7 @@ from dispatch.incidents.router import router as incidents_router
 from dispatch.jobs import JobLoop
 from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
+from dispatch.registry.reports_router import router as expired_maintenance_router
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
 from dispatch.routing import router_for
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.mount("/static", static_files(), name="static")
     app.include_router(reports_router)
+    app.include_router(expired_maintenance_router)  # issue 13
     app.include_router(office_page_router)
     app.include_router(link_router)
     app.include_router(twilio_router)

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
+from dispatch.registry.cli import registry_app
 from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
 from dispatch.settings import get_settings
@@ -34,6 +28,7 @@ app.add_typer(geo_app, name="geo")
 app.add_typer(incidents_app, name="incidents")  # issue 8
 fixtures_app.command("history")(history_command)  # issue 8
 app.add_typer(devices_app, name="devices")  # issue 7
+app.add_typer(registry_app, name="registry")  # issue 13
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
@@ -99,27 +94,32 @@ def fixtures_load(
     elevators: Annotated[int, typer.Option(help="How many elevators to generate.")] = 60_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same registry).")] = 20261130,
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Skip if data is loaded.")] = False,
+    files_dir: Annotated[Path | None, typer.Option(
+        "--dir", help="Where to write the registry files (default: var/fixtures/taiyuan).")]
+    = None,
 ) -> None:
-    """Generate and load the Taiyuan registry (zones, companies, elevators, teams)."""
+    """Generate the Taiyuan registry as import files and load them through the importer."""
     if city != "taiyuan":
         raise typer.BadParameter("only 'taiyuan' fixtures exist", param_hint="city")
-    from dispatch.fixtures.loader import is_loaded, load_taiyuan
+    from dispatch.fixtures.loader import is_loaded
+    from dispatch.fixtures.taiyuan_files import write_taiyuan_files
+    from dispatch.registry.cli import print_report, run_import
+    from dispatch.registry.importer import ImportOptions
 
     engine = _engine()
     if if_empty and is_loaded(engine):
         console.print("fixtures already loaded; skipping")
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        result = load_taiyuan(engine, elevators=elevators, seed=seed, progress=report)
-    console.print(f"loaded: {result.summary()}")
+    target = files_dir or get_settings().var_dir / "fixtures" / city
+    counts = write_taiyuan_files(target, elevators=elevators, seed=seed)
+    console.print(", ".join(f"{n:,} {k}" for k, n in counts.items()) + f" written to {target}")
+    # The demo's outer counties have no roads in the extract: off-network is a warning there.
+    report = run_import([target], options=ImportOptions(actor="fixtures",
+                                                        off_network_is_error=False))
+    report.issues = [i for i in report.issues if i.severity == "error"]
+    print_report(report)
+    if not report.written:
+        raise typer.Exit(1)
 
 
 @users_app.command("add")

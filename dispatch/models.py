@@ -8,12 +8,13 @@ values need no migration dance.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -78,6 +79,8 @@ class Organization(Base):
     region: Mapped[str | None] = mapped_column(String(64))
     lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: False once ``rescue registry import --full-sync organizations`` no longer finds it (13).
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Zone(Base):
@@ -127,6 +130,8 @@ class Elevator(Base):
     floors: Mapped[int] = mapped_column(Integer, default=6)
     road_node: Mapped[int | None] = mapped_column(Integer)
     last_report_at: Mapped[datetime | None]
+    #: End of the maintenance contract; after it the company is no level-1 responder (13).
+    maintenance_until: Mapped[date | None] = mapped_column(Date)
 
     zone: Mapped[Zone] = relationship(lazy="raise")
     use_unit: Mapped[Organization | None] = relationship(foreign_keys=[use_unit_id], lazy="raise")

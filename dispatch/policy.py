@@ -202,3 +202,19 @@ def escalation_level(failures_by_level: dict[int, int], *, config: PolicyConfig,
     while level < 3 and failures_by_level.get(level, 0) >= config.failures_before_escalation:
         level += 1
     return level
+
+
+def note_expired_contract(decision: Decision, organization_id: int | None, until: str
+                          ) -> Decision:
+    """The elevator's maintenance contract ended on ``until``: its company answers at level 2.
+
+    The record says so on the chosen line and on the company's own lines, so an office reading
+    the audit sees why level 1 was never offered.
+    """
+    zh = f"维保合同已于{until}到期，无一级响应单位，从二级响应开始"
+    en = f"maintenance contract ended {until}: no level-1 company, response starts at level 2"
+    lines = [replace(r, reason=f"{r.reason}；{zh}", reason_en=f"{r.reason_en}; {en}")
+             if r.chosen or r.organization_id == organization_id else r
+             for r in decision.ranking]
+    chosen = next((r for r in lines if r.chosen), None)
+    return replace(decision, chosen=chosen, ranking=lines, inform_level1=False)

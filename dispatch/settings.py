@@ -211,6 +211,11 @@ class Settings(BaseSettings):
                              "Asia/Shanghai)") from exc
         return value
 
+    # --- issue 13: a centre's own registry (import, export, maintenance contracts) ---------
+    rescue_code_lengths: list[int] = Field(
+        default=[5, 6, 7], description="Allowed lengths of an elevator's rescue code (digits), "
+        'as JSON, e.g. [6]; the registry import refuses other lengths.')
+
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""
         if self.secret_key:

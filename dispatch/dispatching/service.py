@@ -11,8 +11,9 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import insert, select, update
@@ -36,7 +37,15 @@ from dispatch.models import (
     TeamPosition,
     User,
 )
-from dispatch.policy import Candidate, Decision, PolicyConfig, Ranked, decide, escalation_level
+from dispatch.policy import (
+    Candidate,
+    Decision,
+    PolicyConfig,
+    Ranked,
+    decide,
+    escalation_level,
+    note_expired_contract,
+)
 from dispatch.policy import prefilter as prefilter_candidates
 from dispatch.settings import Settings
 from geo.distance import haversine_m, haversine_many_m
@@ -95,6 +104,16 @@ def team_level(org_kind: str, org_id: int, contracted_company_id: int | None) ->
     return None
 
 
+def contract_expired(elevator: Elevator, now: datetime, settings: Settings) -> date | None:
+    """The end date of the elevator's maintenance contract if it has passed (centre's local
+    date), else None; an expired contract makes its company no level-1 responder (issue 13)."""
+    until = elevator.maintenance_until
+    if until is None or elevator.maintenance_company_id is None:
+        return None
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    return until if until < today else None
+
+
 def team_origin(team: Team | Any, now: datetime, fresh_s: float) -> tuple[float, float, str]:
     """Where the team starts from: its latest GPS fix if fresh, else its base."""
     if (team.position is not None and team.position_at is not None
@@ -116,19 +135,21 @@ def gather_candidates(session: Session, elevator: Elevator, *, now: datetime,
     stmt = (select(*_CANDIDATE_COLUMNS)
             .join(Organization, Team.organization_id == Organization.id)
             .where(Team.on_duty.is_(True), Team.status == "available",
-                   Organization.kind.in_(MAIN_TEAM_KINDS)))
+                   Organization.kind.in_(MAIN_TEAM_KINDS), Organization.active.is_(True)))
     if exclude:
         stmt = stmt.where(Team.id.not_in(list(exclude)))
     rows = session.execute(stmt).all()
     if not rows:
         return []
     origins = [team_origin(r, now, settings.gps_fresh_s) for r in rows]
+    contracted = (None if contract_expired(elevator, now, settings)
+                  else elevator.maintenance_company_id)
     lon = np.array([o[0] for o in origins])
     lat = np.array([o[1] for o in origins])
     straight = haversine_many_m(lon, lat, elevator.location.lon, elevator.location.lat)
     out = []
     for r, (olon, olat, source), dist in zip(rows, origins, straight, strict=True):
-        level = team_level(r.kind, r.organization_id, elevator.maintenance_company_id)
+        level = team_level(r.kind, r.organization_id, contracted)
         if level is None:
             continue
         out.append(Candidate(r.id, r.name, r.organization_id, level, olon, olat, float(dist),
@@ -146,8 +167,14 @@ def rank(candidates: Sequence[Candidate], elevator: Elevator, incident: Incident
     tt = ctx.router.travel_times([(c.lon, c.lat) for c in kept],
                                  (elevator.location.lon, elevator.location.lat))
     ctx.timing.router_s += time.perf_counter() - t0
-    return decide(kept, [float(s) for s in tt.seconds], time_left_s=time_left, config=config,
-                  min_level=min_level, straight_line=[bool(f) for f in tt.off_network])
+    decision = decide(kept, [float(s) for s in tt.seconds], time_left_s=time_left,
+                      config=config, min_level=min_level,
+                      straight_line=[bool(f) for f in tt.off_network])
+    expired = contract_expired(elevator, ctx.now, ctx.settings)
+    if expired is not None:
+        decision = note_expired_contract(decision, elevator.maintenance_company_id,
+                                         expired.isoformat())
+    return decision
 
 
 def book_team(session: Session, team_id: int) -> bool:

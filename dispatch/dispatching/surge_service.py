@@ -62,7 +62,8 @@ def _free_teams(session: Session) -> list[tuple[Team, str]]:
         select(Team, Organization.kind).join(Organization, Team.organization_id ==
                                              Organization.id)
         .where(Team.on_duty.is_(True), Team.status == "available",
-               Organization.kind.in_(SURGE_TEAM_KINDS)).order_by(Team.id)).all()]
+               Organization.kind.in_(SURGE_TEAM_KINDS), Organization.active.is_(True))
+        .order_by(Team.id)).all()]
 
 
 def dispatch_surge(session: Session, *, ctx: DispatchContext,

@@ -1,17 +1,13 @@
-"""Weekly duty rosters in the OpenStreetMap ``opening_hours`` style (a small, strict subset).
+"""Weekly duty hours in the OpenStreetMap ``opening_hours`` style, as a pure parser.
 
-Pure: no clock, no database. A centre writes a team's hours the way it writes a shop's:
+Why this syntax: centres already write it (it is what maps use for opening hours), it is short
+enough for a CSV cell, and a small subset covers duty rosters: ``24/7``;
+``Mo-Fr 08:00-20:00; Sa,Su 09:00-17:00``; a night shift ``Mo-Fr 20:00-08:00`` (the end before
+the start runs past midnight); ``Su off``. As in ``opening_hours``, a later rule replaces what
+earlier rules said about the days it names. Times are the centre's local wall-clock time.
 
-- ``24/7``
-- ``Mo-Fr 08:00-20:00; Sa,Su 09:00-17:00``
-- ``08:00-12:00,14:00-18:00`` (no day selector: every day)
-- ``Mo-Su 20:00-08:00`` (past midnight: the range spills into the next morning)
-- ``Mo-Sa 08:00-18:00; Th off`` (a later rule replaces earlier ones for the days it names)
-- ``24/7; Su off``
-
-Times are local wall-clock times of the centre (``RESCUE_TIMEZONE``); the caller converts.
-Anything outside this subset (public holidays, months, week numbers) is refused with a message
-naming the part that was not understood, so an import never silently misreads a roster.
+A roster is a set of minute intervals of the week (Monday 00:00 = 0); ``on_roster`` and
+``next_boundary`` answer from it, so the job loop can schedule the next switch as a row.
 """
 
 from __future__ import annotations
@@ -20,133 +16,154 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+__all__ = ["DAYS", "Roster", "RosterError", "next_boundary", "on_roster", "parse_roster"]
+
 DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
 DAY_MIN = 24 * 60
 WEEK_MIN = 7 * DAY_MIN
+SYNTAX = "24/7 | [Mo-Fr|Sa,Su …] HH:MM-HH:MM[,HH:MM-HH:MM] | <days> off, rules joined by ';'"
+
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class RosterError(ValueError):
-    """The roster text is not in the supported ``opening_hours`` subset."""
+    """The text is not a roster this parser reads; the message says where and what is allowed."""
 
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """On-duty spans as minutes from Monday 00:00, merged, sorted, within ``[0, WEEK_MIN)``;
-    a span running over Sunday midnight is stored as two spans."""
+    """Parsed duty hours: sorted, disjoint ``[start, end)`` minute intervals of the week."""
 
     text: str
-    spans: tuple[tuple[int, int], ...]
+    intervals: tuple[tuple[int, int], ...]
 
     @property
     def always(self) -> bool:
-        return self.spans == ((0, WEEK_MIN),)
+        return self.intervals == ((0, WEEK_MIN),)
 
     @property
     def never(self) -> bool:
-        return not self.spans
+        return not self.intervals
 
 
-def _days(selector: str) -> list[int]:
-    out: list[int] = []
-    for part in selector.split(","):
-        ends = part.split("-")
-        if len(ends) > 2 or any(e not in DAYS for e in ends):
-            raise RosterError(f"unknown day {part!r}: use {', '.join(DAYS)} (e.g. Mo-Fr, Sa,Su)")
-        first = DAYS.index(ends[0])
-        last = DAYS.index(ends[-1])
-        span = (last - first) % 7
-        out.extend((first + i) % 7 for i in range(span + 1))
-    return out
-
-
-def _minute(text: str) -> int:
-    m = _TIME.match(text)
+def _minutes(token: str, text: str) -> int:
+    m = _TIME.match(token)
     if not m or (m.group(1) == "24" and m.group(2) != "00"):
-        raise RosterError(f"bad time {text!r}: use HH:MM from 00:00 to 24:00")
+        raise RosterError(f"{text!r}: {token!r} is not a time HH:MM (00:00-24:00)")
     return int(m.group(1)) * 60 + int(m.group(2))
 
 
-def _ranges(text: str) -> list[tuple[int, int]]:
-    out = []
-    for part in text.split(","):
-        ends = part.split("-")
-        if len(ends) != 2:
-            raise RosterError(f"bad time range {part!r}: use HH:MM-HH:MM")
-        start, end = _minute(ends[0]), _minute(ends[1])
-        if start == end:
-            raise RosterError(f"empty time range {part!r}")
-        if start == DAY_MIN:
-            raise RosterError(f"time range {part!r} starts at 24:00")
-        out.append((start, end if end > start else end + DAY_MIN))
+def _days(selector: str, text: str) -> list[int]:
+    out: list[int] = []
+    for item in selector.split(","):
+        item = item.strip()
+        if "-" in item:
+            a, _, b = item.partition("-")
+            if a not in DAYS or b not in DAYS:
+                raise RosterError(f"{text!r}: {item!r} is not a day range like Mo-Fr "
+                                  f"(days: {', '.join(DAYS)})")
+            i, j = DAYS.index(a), DAYS.index(b)
+            out.extend(d % 7 for d in range(i, j + 1 if j >= i else j + 8))
+        elif item in DAYS:
+            out.append(DAYS.index(item))
+        else:
+            raise RosterError(f"{text!r}: {item!r} is not a day (days: {', '.join(DAYS)})")
     return out
 
 
-def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    cut: list[tuple[int, int]] = []
-    for start, end in spans:  # fold onto the week, splitting at Sunday midnight
-        start, end = start % WEEK_MIN, start % WEEK_MIN + (end - start)
-        if end > WEEK_MIN:
-            cut += [(start, WEEK_MIN), (0, end - WEEK_MIN)]
+def _spans(times: str, text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for span in times.split(","):
+        start, sep, end = span.strip().partition("-")
+        if not sep:
+            raise RosterError(f"{text!r}: {span.strip()!r} is not a time range HH:MM-HH:MM")
+        a, b = _minutes(start.strip(), text), _minutes(end.strip(), text)
+        if a == b:
+            raise RosterError(f"{text!r}: {span.strip()!r} is empty")
+        out.append((a, b if b > a else b + DAY_MIN))  # end before start: past midnight
+    return out
+
+
+def _merge(raw: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Fold week minutes onto ``[0, WEEK_MIN)`` and join touching intervals."""
+    flat: list[tuple[int, int]] = []
+    for a, b in raw:
+        a, b = a % WEEK_MIN, a % WEEK_MIN + (b - a)
+        if b > WEEK_MIN:
+            flat += [(a, WEEK_MIN), (0, b - WEEK_MIN)]
         else:
-            cut.append((start, end))
-    merged: list[list[int]] = []
-    for start, end in sorted(cut):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
+            flat.append((a, b))
+    flat.sort()
+    out: list[list[int]] = []
+    for a, b in flat:
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
         else:
-            merged.append([start, end])
-    return tuple((s, e) for s, e in merged)
+            out.append([a, b])
+    return tuple((a, b) for a, b in out)
 
 
 def parse_roster(text: str) -> Roster:
-    """Parse roster text; raises ``RosterError`` (a ``ValueError``) saying what is wrong."""
-    source = " ".join(text.split())
-    if not source:
-        raise RosterError("empty roster")
-    per_day: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
-    for rule in (r.strip() for r in source.split(";")):
+    """Parse ``text``; raise :class:`RosterError` naming the bad part and the syntax read.
+
+    >>> parse_roster("Mo 08:00-12:00").intervals
+    ((480, 720),)
+    >>> parse_roster("24/7").always
+    True
+    """
+    src = text.strip()
+    if not src:
+        raise RosterError(f"empty roster (syntax: {SYNTAX})")
+    per_day: dict[int, list[tuple[int, int]]] = {}
+    for rule in (r.strip() for r in src.split(";")):
         if not rule:
             continue
-        words = rule.split(" ")
         if rule == "24/7":
-            days, hours = list(range(7)), "00:00-24:00"
-        elif len(words) == 1:
-            days, hours = list(range(7)), words[0]
-        elif len(words) == 2:
-            days, hours = _days(words[0]), words[1]
+            per_day = {d: [(0, DAY_MIN)] for d in range(7)}
+            continue
+        head, _, rest = rule.partition(" ")
+        if head[:2] in DAYS:
+            days, times = _days(head, src), rest.strip()
         else:
-            raise RosterError(f"rule {rule!r} not understood: use e.g. 'Mo-Fr 08:00-20:00'")
-        ranges = [] if hours == "off" else _ranges(hours)
-        for day in days:  # a later rule replaces the hours of the days it names
-            per_day[day] = ranges
-    spans = [(day * DAY_MIN + s, day * DAY_MIN + e) for day, rs in per_day.items() for s, e in rs]
-    return Roster(source, _merge(spans))
+            days, times = list(range(7)), rule
+        if not times:
+            spans = [(0, DAY_MIN)]
+        elif times in ("off", "closed"):
+            spans = []
+        else:
+            try:
+                spans = _spans(times, src)
+            except RosterError as exc:
+                raise RosterError(f"{exc} (syntax: {SYNTAX})") from None
+        for d in days:
+            per_day[d] = list(spans)  # a later rule replaces earlier ones for its days
+    raw = [(d * DAY_MIN + a, d * DAY_MIN + b) for d, spans in per_day.items() for a, b in spans]
+    return Roster(src, _merge(raw))
 
 
-def _week_minute(local_dt: datetime) -> int:
-    return local_dt.weekday() * DAY_MIN + local_dt.hour * 60 + local_dt.minute
+def _week_minute(at: datetime) -> float:
+    return (at.weekday() * DAY_MIN + at.hour * 60 + at.minute + at.second / 60
+            + at.microsecond / 60e6)
 
 
-def on_roster(roster: Roster, local_dt: datetime) -> bool:
-    """Whether the roster has the team on duty at the local wall-clock time ``local_dt``."""
-    minute = _week_minute(local_dt)
-    return any(start <= minute < end for start, end in roster.spans)
+def on_roster(roster: Roster, at: datetime) -> bool:
+    """Is ``at`` (local wall-clock time) inside the duty hours?"""
+    m = _week_minute(at)
+    return any(a <= m < b for a, b in roster.intervals)
 
 
-def next_boundary(roster: Roster, local_dt: datetime) -> datetime | None:
-    """The first local time after ``local_dt`` at which ``on_roster`` changes (None: never).
+def next_boundary(roster: Roster, at: datetime) -> datetime | None:
+    """The first time after ``at`` at which :func:`on_roster` changes; None if it never does.
 
-    The answer keeps ``local_dt``'s tzinfo; wall-clock arithmetic, so a DST jump moves the
-    boundary with the clock on the wall, as a roster means it.
+    Wall-clock arithmetic on ``at``'s own zone (China keeps no daylight saving).
     """
     if roster.always or roster.never:
         return None
-    edges = sorted({s for s, _ in roster.spans} | {e % WEEK_MIN for _, e in roster.spans})
-    # a span ending at Sunday 24:00 that continues at Monday 00:00 is no boundary
-    joined = {0} if roster.spans[0][0] == 0 and roster.spans[-1][1] == WEEK_MIN else set()
-    edges = [e for e in edges if e not in joined]
-    minute = _week_minute(local_dt)
-    floor = local_dt.replace(second=0, microsecond=0)
-    ahead = min((e - minute) % WEEK_MIN or WEEK_MIN for e in edges)
-    return floor + timedelta(minutes=ahead)
+    m = _week_minute(at)
+    edges = {e % WEEK_MIN for iv in roster.intervals for e in iv}
+    if roster.intervals[0][0] == 0 and roster.intervals[-1][1] == WEEK_MIN:
+        edges.discard(0)  # Sunday night runs on into Monday: no switch at the week's seam
+    ordered = sorted(edges)
+    later = [e for e in ordered if e > m]
+    step = (later[0] - m) if later else (WEEK_MIN - m + ordered[0])
+    return at + timedelta(minutes=step)

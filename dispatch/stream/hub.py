@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatch.bus import BUS_STATUS, EventBus, Message, queue_subscriber
 from dispatch.events import event_message
 from dispatch.models import IncidentEvent, User
+from dispatch.ops.metrics import WEBSOCKET_CLIENTS
 from dispatch.stream import snapshot
 
 log = logging.getLogger("rescue.stream")
@@ -135,9 +136,12 @@ class Hub:
     def add(self, user: User) -> StreamClient:
         client = StreamClient(user, max_queue=self.max_queue)
         self.clients.add(client)
+        WEBSOCKET_CLIENTS.labels(client.role).inc()  # issue 18
         return client
 
     def remove(self, client: StreamClient) -> None:
+        if client in self.clients:
+            WEBSOCKET_CLIENTS.labels(client.role).dec()
         self.clients.discard(client)
 
     # -- the consumer -----------------------------------------------------------------------

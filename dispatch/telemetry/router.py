@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff
 from dispatch.errors import Problem
 from dispatch.incidents.service import load_incident
+from dispatch.ops.metrics import count_telemetry
 from dispatch.telemetry import codes, service
 from dispatch.telemetry.auth import SignedDevice
 from dispatch.telemetry.models import Device
@@ -48,6 +49,7 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
     result = service.ingest(session, device_id=device.id, elevator_id=device.elevator_id,
                             events=events, raw=raw, now=now, settings=settings)
     session.commit()
+    count_telemetry(result.results)  # issue 18
     return result
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -100,12 +101,19 @@ def count_telemetry(results: Iterable[Any]) -> None:
         TELEMETRY_EVENTS.labels("duplicate" if r.duplicate else r.outcome).inc()
 
 
-def track_pool(engine: Engine) -> None:
-    """Keep ``rescue_db_pool_in_use`` current from the pool's own checkout/checkin events."""
-    from sqlalchemy import event
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
-    event.listen(engine, "checkout", lambda *_: DB_POOL_IN_USE.inc())
-    event.listen(engine, "checkin", lambda *_: DB_POOL_IN_USE.dec())
+
+def track_pool(engine: Engine) -> None:
+    """Report this engine's pool in ``rescue_db_pool_in_use`` (see ``sample_pool``)."""
+    _engines.add(engine)
+
+
+def sample_pool() -> None:
+    """Set the gauge to the connections this process has checked out now. Sampled after
+    each request and at each scrape rather than counted by pool events, which do not pair
+    up when a connection fails (a counted gauge would drift and never recover)."""
+    DB_POOL_IN_USE.set(sum(getattr(e.pool, "checkedout", lambda: 0)() for e in list(_engines)))
 
 
 class DatabaseCollector:
@@ -195,6 +203,7 @@ class _Sources:
 
 def render(engine: Engine, clock: Callable[[], datetime] | None = None) -> tuple[bytes, str]:
     """The text exposition for one scrape: process metrics (all workers) + database gauges."""
+    sample_pool()
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess_mode():
         process: Any = CollectorRegistry()

@@ -127,6 +127,7 @@ class OpsMiddleware:
         method = info.method
         metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
         metrics.HTTP_SECONDS.labels(method, route, str(status)).observe(elapsed)
+        metrics.sample_pool()
         if route in _SKIP_LOG and status < 400:
             return
         _who(scope, info)

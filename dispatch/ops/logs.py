@@ -76,6 +76,8 @@ class JsonFormatter(logging.Formatter):
             line["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             line["exc"] = record.exc_text
+        # scrub each text before JSON escapes its quotes, then the whole line once more
+        line = {k: scrub(v) if isinstance(v, str) else v for k, v in line.items()}
         return scrub(json.dumps(line, ensure_ascii=False, default=str))
 
 

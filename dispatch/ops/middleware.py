@@ -12,10 +12,12 @@ import logging
 import time
 from typing import Any
 
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.auth.tokens import read_token
 from dispatch.ops import context, metrics
+from dispatch.routes import iter_routes
 
 log = logging.getLogger("rescue.http")
 ws_log = logging.getLogger("rescue.ws")
@@ -23,12 +25,22 @@ _SKIP_LOG = frozenset(("/healthz", "/readyz", "/metrics"))  # probes every few s
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if path is None:
+    """FastAPI routes put themselves in ``scope["route"]``; plain Starlette routes and mounts
+    (the pages, ``/static``) only leave their ``endpoint``, so those are looked up."""
+    path = getattr(scope.get("route"), "path", None)
+    if path is not None:
+        return path
+    endpoint = scope.get("endpoint")
+    app = scope.get("app")
+    if endpoint is None or app is None:
         return "unmatched"
-    root = scope.get("root_path", "")
-    return f"{root}{path}" if root and not path.startswith(root) else path
+    for route in iter_routes(getattr(app, "routes", ())):
+        if isinstance(route, Mount) and route.app is endpoint:
+            return f"{route.path}/{{path}}"
+        if (getattr(route, "endpoint", None) is endpoint
+                and route.path_regex.match(scope.get("path", ""))):
+            return str(route.path)
+    return "unmatched"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -146,3 +146,11 @@ def test_telemetry_events_are_counted_by_outcome(api: Api, net) -> None:
         value(before, "rescue_telemetry_events_total", outcome="created") + 1
     assert value(after, "rescue_telemetry_events_total", outcome="duplicate") == \
         value(before, "rescue_telemetry_events_total", outcome="duplicate") + 1
+
+
+def test_pages_and_static_files_are_labelled_by_their_template(api: Api) -> None:
+    assert api.client.get("/crew?t=abc").status_code == 200
+    assert api.client.get("/static/console.js").status_code == 200
+    routes = {s["route"] for s in series(scrape(api.client), "rescue_http_requests_total")}
+    assert {"/crew", "/static/{path}"} <= routes
+    assert "/static/console.js" not in routes

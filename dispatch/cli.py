@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
+from dispatch.ops.cli import backup_command, restore_command
 from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
 from dispatch.settings import get_settings
@@ -27,6 +28,8 @@ app.add_typer(geo_app, name="geo")
 app.add_typer(incidents_app, name="incidents")  # issue 8
 fixtures_app.command("history")(history_command)  # issue 8
 app.add_typer(devices_app, name="devices")  # issue 7
+db_app.command("backup")(backup_command)  # issue 18
+db_app.command("restore")(restore_command)  # issue 18
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

@@ -4,40 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from dispatch.app import create_app
-from dispatch.db import make_engine, recreate_postgres_database
-from dispatch.migrate import upgrade
+from dispatch.db import make_engine
 from dispatch.routing import router_for
 from dispatch.settings import Settings
 from tests.conftest import POSTGRES_URL
 from tests.dispatch.live_servers import PrivateRedis
-
-
-@pytest.fixture
-def own_db(engine: Engine, tmp_path: Path) -> Iterator[str]:
-    """A migrated database of the current backend that this test may break."""
-    if engine.dialect.name == "postgresql":
-        assert POSTGRES_URL
-        name = f"rescue_t_ready_{os.getpid()}"
-        url = recreate_postgres_database(POSTGRES_URL, name)
-    else:
-        url = f"sqlite:///{tmp_path / 'ready.db'}"
-    eng = make_engine(url)
-    upgrade(eng)
-    eng.dispose()
-    yield url
-    if engine.dialect.name == "postgresql":
-        admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def ready(client: TestClient) -> tuple[int, dict]:

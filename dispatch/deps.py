@@ -18,6 +18,7 @@ from dispatch.auth.tokens import read_token
 from dispatch.errors import Problem
 from dispatch.models import User
 from dispatch.settings import Settings
+from dispatch.uow import unit_of_work
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
 COOKIE_NAME = "rescue_token"
@@ -30,7 +31,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+    """The request's unit of work: committed after the route function returns (before the
+    response is sent, so a failed commit is still answered as an error), rolled back if it
+    raised."""
+    with unit_of_work(request.app.state.sessionmaker) as session:
         yield session
 
 
@@ -43,7 +47,7 @@ async def get_now() -> datetime:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 
 

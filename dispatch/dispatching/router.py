@@ -63,9 +63,11 @@ def assignment_out(a: Assignment) -> AssignmentOut:
     )
 
 
-def _commit_and_refresh(session: Session, a: Assignment) -> AssignmentOut:
-    session.commit()
+def assignment_view(session: Session, a: Assignment) -> AssignmentOut:
+    """The answer to a write: flushed first, so the team's readiness is the one written."""
+    session.flush()
     session.refresh(a, attribute_names=["team"])
+    session.refresh(a.team)
     return assignment_out(a)
 
 
@@ -79,11 +81,7 @@ def dispatch(incident_id: int, user: Operator, session: SessionDep, settings: Se
     ctx = context(user, settings, router_, now)
     a = service.dispatch_incident(session, incident, ctx=ctx, team_id=body.team_id,
                                   override_reason=body.reason)
-    session.commit()
-    if a is None:
-        return None
-    session.refresh(a, attribute_names=["team"])
-    return assignment_out(a)
+    return None if a is None else assignment_view(session, a)
 
 
 @router.post("/api/v1/incidents/{incident_id}/escalate", response_model=AssignmentOut | None)
@@ -93,11 +91,7 @@ def escalate(incident_id: int, body: ReasonIn, user: Operator, session: SessionD
     incident = service.load_for_dispatch(session, incident_id)
     a = service.escalate_to_119(session, incident, ctx=context(user, settings, router_, now),
                                 reason=body.reason)
-    session.commit()
-    if a is None:
-        return None
-    session.refresh(a, attribute_names=["team"])
-    return assignment_out(a)
+    return None if a is None else assignment_view(session, a)
 
 
 class SurgeIn(BaseModel):
@@ -122,7 +116,6 @@ def surge(user: Operator, session: SessionDep, settings: SettingsDep, router_: R
         if zone_id is None:
             raise Problem(422, "Unknown zone", f"no zone named {body.zone}", field="zone")
     result = dispatch_surge(session, ctx=context(user, settings, router_, now), zone_id=zone_id)
-    session.commit()
     return SurgeOut(assigned=result.assigned, waiting=result.waiting,
                     missed_deadlines=result.missed_deadlines)
 
@@ -133,7 +126,7 @@ def _step(step: str, assignment_id: int, user: User, session: Session, settings:
     a = steps.load_assignment(session, assignment_id, user)
     steps.apply_step(session, a, step, data, ctx=context(user, settings, router_, now, via),
                      user=user)
-    return _commit_and_refresh(session, a)
+    return assignment_view(session, a)
 
 
 @router.post("/api/v1/assignments/{assignment_id}/accept", response_model=AssignmentOut)
@@ -216,7 +209,6 @@ def post_position(team_id: int, body: PositionIn, user: CrewOrOperator, session:
     result = steps.update_position(session, team, lon=body.lon, lat=body.lat,
                                    accuracy_m=body.accuracy_m, at=at,
                                    ctx=context(user, settings, router_, now, "gps"))
-    session.commit()
     return result
 
 

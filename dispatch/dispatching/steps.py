@@ -22,7 +22,7 @@ from dispatch.dispatching.service import (
     set_team_status,
 )
 from dispatch.errors import Problem
-from dispatch.events import append_event, transition
+from dispatch.events import append_event, transition, transition_assignment
 from dispatch.models import Assignment, Incident, Team, User
 
 CAUSE_CODES = ("external_power", "external_other", "human", "door_system", "control_system",
@@ -113,10 +113,7 @@ def apply_step(session: Session, a: Assignment, step: str, data: StepInput, *,
     if step == "clear" and data.cause_code not in CAUSE_CODES:
         raise Problem(422, "Unknown cause code", f"use one of {', '.join(CAUSE_CODES)}",
                       field="cause_code")
-    a.state = target
-    column = lifecycle.ASSIGNMENT_TIMESTAMP.get(target)
-    if column:
-        setattr(a, column, at)
+    transition_assignment(session, a, target, at=at)
     incident = a.incident
     payload: dict[str, Any] = {"assignment_id": a.id, "team_id": a.team_id,
                                "team_name": a.team.name, "level": a.level}

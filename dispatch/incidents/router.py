@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch import idempotency, lifecycle
@@ -40,29 +39,21 @@ def create_incident(
     """Record a report. A second report for an elevator with an open entrapment answers 200
     with ``duplicate: true`` and ``merged_into``; the same ``Idempotency-Key`` with the same body
     returns the first response again."""
-    source = f"api:incidents:{user.id}"
-    digest = idempotency.request_hash(body.model_dump())
-    if idempotency_key:
-        stored = idempotency.replay(session, source=source, key=idempotency_key, digest=digest)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    incident, duplicate = service.create_incident(
-        session, data=body, actor=actor_of(user), user_id=user.id, now=now, settings=settings)
-    status = 200 if duplicate else 201
-    payload = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
-    if idempotency_key:
-        idempotency.remember(session, source=source, key=idempotency_key, digest=digest,
-                             status=status, body=payload)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        stored = (idempotency.replay(session, source=source, key=idempotency_key, digest=digest)
-                  if idempotency_key else None)
-        if stored is None:
-            raise
-        return JSONResponse(stored.body, status_code=stored.status)
-    return JSONResponse(payload, status_code=status)
+    def record() -> tuple[int, dict[str, object]]:
+        incident, duplicate = service.create_incident(
+            session, data=body, actor=actor_of(user), user_id=user.id, now=now,
+            settings=settings)
+        out = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
+        return (200 if duplicate else 201), out
+
+    if not idempotency_key:
+        status, payload = record()
+        return JSONResponse(payload, status_code=status)
+    stored = idempotency.run_once(session, source=f"api:incidents:{user.id}",
+                                  key=idempotency_key,
+                                  digest=idempotency.request_hash(body.model_dump()),
+                                  effect=record)
+    return JSONResponse(stored.body, status_code=stored.status)
 
 
 @router.get("", response_model=IncidentPage)
@@ -98,12 +89,10 @@ def _step(session: Session, user: User, incident_id: int, to_state: str, now: No
           then: Callable[[Incident], object] | None = None) -> IncidentOut:
     incident = service.load_incident(session, incident_id, user, for_update=True)
     service.change_state(session, incident, to_state, actor=actor_of(user), now=now,
-                         payload=payload)
-    if outcome and not incident.outcome:
-        incident.outcome = outcome
+                         payload=payload, outcome=outcome)
     if then is not None:
         then(incident)
-    session.commit()
+    session.flush()
     return _full(session, incident)
 
 

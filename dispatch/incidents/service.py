@@ -13,7 +13,7 @@ from dispatch.dispatching.schemas import AssignmentOut
 from dispatch.dispatching.service import schedule_sla
 from dispatch.elevators import service as elevators
 from dispatch.errors import Problem
-from dispatch.events import Actor, append_event, transition
+from dispatch.events import Actor, append_event, transition, update_incident
 from dispatch.incidents.schemas import EventOut, IncidentCreate, IncidentOut, ZoneOut
 from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, User
 from dispatch.scoping import scope_incidents
@@ -89,12 +89,10 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
         session.flush()
         append_event(session, dup, type="merged", actor=actor, at=now,
                      payload={"merged_into": open_incident.id, **report})
-        append_event(session, open_incident, type="duplicate_report", actor=actor, at=now,
-                     payload={"report_id": dup.id, **report})
-        if data.injured and not open_incident.injured:
-            open_incident.injured = True
-        if data.vulnerable and not open_incident.vulnerable:
-            open_incident.vulnerable = True
+        update_incident(session, open_incident, actor=actor, at=now, why="duplicate report",
+                        event_type="duplicate_report", payload={"report_id": dup.id, **report},
+                        injured=open_incident.injured or data.injured,
+                        vulnerable=open_incident.vulnerable or data.vulnerable)
         dup.elevator = elevator
         dup.zone = open_incident.zone
         return dup, True
@@ -131,10 +129,14 @@ def load_incident(session: Session, incident_id: int, user: User, *,
 
 
 def change_state(session: Session, incident: Incident, to_state: str, *, actor: Actor,
-                 now: datetime, payload: dict[str, object] | None = None) -> None:
-    """An operator step; a step the lifecycle forbids is a 409 naming what is allowed."""
+                 now: datetime, payload: dict[str, object] | None = None,
+                 outcome: str | None = None) -> None:
+    """An operator step; a step the lifecycle forbids is a 409 naming what is allowed. An
+    ``outcome`` is recorded with the step unless the incident already has one."""
+    changes = {"outcome": outcome} if outcome and not incident.outcome else None
     try:
-        transition(session, incident, to_state, actor=actor, at=now, payload=payload)
+        transition(session, incident, to_state, actor=actor, at=now, payload=payload,
+                   changes=changes)
     except lifecycle.TransitionError as exc:
         raise Problem(409, "Not allowed in this state",
                       f"incident {incident.id} is {exc.current}; cannot go to {to_state}",

@@ -48,8 +48,7 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
                           event_field="occurred_at")
     result = service.ingest(session, device_id=device.id, elevator_id=device.elevator_id,
                             events=events, raw=raw, now=now, settings=settings)
-    session.commit()
-    count_telemetry(result.results)  # issue 18
+    count_telemetry(result.results)  # issue 18 (the unit of work commits after the return)
     return result
 
 
@@ -60,7 +59,6 @@ def add_device(body: DeviceCreate, user: Admin, session: SessionDep,
     device, secret = service.add_device(session, elevator_id=body.elevator_id,
                                         device_id=body.device_id, label=body.label,
                                         app_secret=request.app.state.secret_key)
-    session.commit()
     return DeviceCreated(device_id=device.id, secret=secret, elevator_id=device.elevator_id)
 
 

@@ -56,7 +56,7 @@ def serve(
     get_settings().resolved_secret_key()  # workers must share one generated key
     console.print(f"[bold green]elevator-rescue[/] on http://{host}:{port}  (API docs: /docs)")
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
-                reload=reload, log_level="info",
+                reload=reload,
                 **uvicorn_options(get_settings(), workers))  # issue 18: metrics dir, logs
 
 

@@ -24,7 +24,7 @@ _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]{5,}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}")
 _SECRET_WORDS = (r"password|passwd|pwd|token|access_token|refresh_token|secret|secret_key|"
                  r"app_secret|auth_token|api_key|apikey|signature|authorization|cookie|t")
-_KEY_VALUE = re.compile(rf"(?i)(?<![\w-])((?:{_SECRET_WORDS})=)([^&\s\"',;]+)")
+_KEY_VALUE = re.compile(rf"(?i)(?<![\w-])((?:{_SECRET_WORDS})=)([^&\s\"'\\,;]+)")
 _JSON_VALUE = re.compile(
     rf"(?i)([\"'](?:{_SECRET_WORDS}|rescue_token)[\"']\s*:\s*)([\"'])(?:\\.|(?!\2).)*\2")
 _COOKIE = re.compile(r"(?i)\b(rescue_token=)[^;\s]+")

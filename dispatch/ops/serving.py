@@ -63,4 +63,4 @@ def uvicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     rather than the raw path and its ``?token=`` query string)."""
     multiprocess_dir(settings, workers)
     return {"log_config": uvicorn_log_config(settings.log_format, settings.log_level),
-            "access_log": False}
+            "log_level": settings.log_level.lower(), "access_log": False}

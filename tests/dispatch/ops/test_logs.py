@@ -110,6 +110,15 @@ def test_tokens_passwords_and_phones_never_reach_the_log(api: Api, net, captured
     assert "139****5678" in text  # masked, so the line still says which caller
 
 
+def test_a_scrubbed_json_line_stays_json() -> None:
+    record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
+                               '%s - "WebSocket %s" [accepted]',
+                               ("127.0.0.1:5", "/api/v1/stream?token=eyJabcdefgh.abcdefgh.abcdefgh"),
+                               None)
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert line["msg"] == '127.0.0.1:5 - "WebSocket /api/v1/stream?token=[redacted]" [accepted]'
+
+
 def test_text_format_for_a_terminal_is_scrubbed_too() -> None:
     record = logging.LogRecord("rescue.http", logging.INFO, __file__, 1,
                                "GET %s 200", ("/crew?t=abcdefghijklmnop",), None)
@@ -129,6 +138,8 @@ def test_text_format_for_a_terminal_is_scrubbed_too() -> None:
     ("desk 0351-7654321", "desk 035****4321"),
     ("incident 12345 at 2026-11-30T08:30:00+00:00 took 15.2 ms", None),
     ("at=1 data=2", None),
+    ('"WebSocket /api/v1/stream?token=abc.def\\" [accepted]"',
+     '"WebSocket /api/v1/stream?token=[redacted]\\" [accepted]"'),
 ])
 def test_scrub(raw: str, clean: str | None) -> None:
     assert logs.scrub(raw) == (raw if clean is None else clean)

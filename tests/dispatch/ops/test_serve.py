@@ -3,6 +3,7 @@ log (uvicorn's own lines included) is JSON without tokens or query strings."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from websockets.sync.client import connect as ws_connect
 
 from bench._server import free_port
 from dispatch.db import make_engine
@@ -68,6 +70,10 @@ def test_two_workers_add_up_and_log_json_without_secrets(tmp_path: Path) -> None
                 pids.update(pool.map(one, range(40)))
                 sent += 40
         assert len(pids) == 2, "the kernel gave every connection to one worker"
+        # uvicorn logs websocket handshakes itself, with the path and its query string
+        with contextlib.suppress(Exception):
+            ws_connect(f"ws://127.0.0.1:{port}/api/v1/stream?token={CREW_LINK_TOKEN}",
+                       open_timeout=10).close()
         # every worker wrote its own file; any worker's scrape adds them all up
         assert len({p.name.rsplit("_", 1)[1] for p in run_dirs[0].glob("counter_*.db")}) == 2
         for _ in range(4):
@@ -83,6 +89,7 @@ def test_two_workers_add_up_and_log_json_without_secrets(tmp_path: Path) -> None
     others = [line for line in text.splitlines() if line and not line.startswith("{")]
     assert all(line.startswith("elevator-rescue") for line in others), others  # the banner
     assert any(r["logger"].startswith("uvicorn") for r in records)  # uvicorn's own, as JSON
+    assert any("WebSocket /api/v1/stream?token=[redacted]" in r["msg"] for r in records)
     crew = [r for r in records if r.get("route") == "/crew"]
     assert len(crew) == sent and all(r["status"] == 200 for r in crew)
     assert CREW_LINK_TOKEN not in text and "?t=" not in text

@@ -111,10 +111,9 @@ def test_tokens_passwords_and_phones_never_reach_the_log(api: Api, net, captured
 
 
 def test_a_scrubbed_json_line_stays_json() -> None:
+    path = "/api/v1/stream?token=eyJabcdefgh.abcdefgh.abcdefgh"
     record = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1,
-                               '%s - "WebSocket %s" [accepted]',
-                               ("127.0.0.1:5", "/api/v1/stream?token=eyJabcdefgh.abcdefgh.abcdefgh"),
-                               None)
+                               '%s - "WebSocket %s" [accepted]', ("127.0.0.1:5", path), None)
     line = json.loads(logs.JsonFormatter().format(record))
     assert line["msg"] == '127.0.0.1:5 - "WebSocket /api/v1/stream?token=[redacted]" [accepted]'
 

@@ -94,3 +94,29 @@ def test_two_workers_add_up_and_log_json_without_secrets(tmp_path: Path) -> None
     assert len(crew) == sent and all(r["status"] == 200 for r in crew)
     assert CREW_LINK_TOKEN not in text and "?t=" not in text
     assert not any("GET /crew?" in r.get("msg", "") for r in records)  # no access-log line
+
+
+def test_each_run_gets_a_fresh_metrics_dir_and_dead_runs_are_removed(
+        tmp_path: Path, monkeypatch) -> None:
+    from dispatch.ops.serving import ENV, multiprocess_dir
+    from dispatch.settings import Settings
+
+    monkeypatch.delenv(ENV, raising=False)
+    settings = Settings(var_dir=tmp_path / "var", secret_key="x" * 40)
+    assert multiprocess_dir(settings, 1) is None and ENV not in os.environ
+    base = tmp_path / "var" / "prometheus"
+    dead = base / "run-999999999"  # no such process
+    alive = base / f"run-{os.getppid()}"  # another run still going
+    for d in (dead, alive):
+        d.mkdir(parents=True)
+        (d / "counter_1.db").write_bytes(b"x")
+    path = multiprocess_dir(settings, 2)
+    assert path == base.resolve() / f"run-{os.getpid()}" and os.environ[ENV] == str(path)
+    assert path.is_dir() and not any(path.iterdir())
+    assert not dead.exists() and (alive / "counter_1.db").exists()
+    # an operator's own directory is kept but emptied of the last run's values
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "gauge_livesum_7.db").write_bytes(b"x")
+    monkeypatch.setenv(ENV, str(mine))
+    assert multiprocess_dir(settings, 4) == mine and not any(mine.iterdir())

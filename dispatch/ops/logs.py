@@ -81,8 +81,11 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(line, ensure_ascii=False, default=str))
 
 
+_IN_REQUEST_MESSAGE = frozenset(("method", "route", "status"))  # already the message text
+
+
 class TextFormatter(logging.Formatter):
-    """``08:30:01.234 INFO  rescue.http  GET /api/v1/incidents 200 12.3ms  user=5 …``"""
+    """``08:30:01.234 INFO  rescue.http  GET /api/v1/incidents 200  duration_ms=12.3 …``"""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03d %(levelname)-5s %(name)s  %(message)s",
@@ -91,7 +94,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extras = " ".join(f"{k}={v}" for k, v in _fields(record).items()
-                          if v is not None and k != "msg")
+                          if v is not None and k not in _IN_REQUEST_MESSAGE)
         return scrub(f"{text}  {extras}" if extras else text)
 
 

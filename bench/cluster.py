@@ -244,7 +244,11 @@ async def incident_flow(bases: list[str], k: int, code: str, op_tokens: list[str
         deadline = time.monotonic() + offer_timeout_s + 60
         while time.monotonic() < deadline:
             await asyncio.sleep(2)
-            r = await http.get(f"/api/v1/incidents/{incident_id}", headers=op)
+            try:
+                r = await http.get(f"/api/v1/incidents/{incident_id}", headers=op)
+            except httpx.HTTPError as exc:
+                samples.errors[type(exc).__name__] += 1
+                continue
             fresh = [x for x in r.json().get("assignments", [])
                      if x["state"] == "offered" and x["id"] != a["id"]]
             if fresh:
@@ -299,7 +303,10 @@ async def drive(bases: list[str], args: argparse.Namespace,
     for i in range(0, len(consoles), 25):
         await asyncio.gather(*(c.connect() for c in consoles[i:i + 25]))
     stop = asyncio.Event()
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+    # drop idle connections before uvicorn does (its keep-alive is 5 s), or a request sent
+    # just as the server closes one fails with ReadError
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=100,
+                          keepalive_expiry=3.0)
     clients = [httpx.AsyncClient(base_url=b, timeout=60, limits=limits) for b in bases]
     readers = [asyncio.create_task(c.read(stop)) for c in consoles]
     stop_gps = asyncio.Event()

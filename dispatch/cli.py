@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
@@ -54,10 +61,29 @@ def serve(
     from dispatch.ops.serving import uvicorn_options
 
     get_settings().resolved_secret_key()  # workers must share one generated key
-    console.print(f"[bold green]elevator-rescue[/] on http://{host}:{port}  (API docs: /docs)")
+    _announce(_follow_port(host, port))
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
                 reload=reload,
                 **uvicorn_options(get_settings(), workers))  # issue 18: metrics dir, logs
+
+
+def _follow_port(host: str, port: int) -> str:
+    """Without ``RESCUE_PUBLIC_BASE_URL`` the crew links and Twilio callbacks point at the
+    address this server really listens on (the workers inherit it), not a default port."""
+    import os
+
+    if not os.environ.get("RESCUE_PUBLIC_BASE_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["RESCUE_PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
+    return os.environ["RESCUE_PUBLIC_BASE_URL"].rstrip("/")
+
+
+def _announce(base: str) -> None:
+    console.print(f"[bold green]elevator-rescue[/] serving at {base}")
+    for path, what in (("/console", "operator console 调度台"), ("/crew", "crew page 救援队"),
+                       ("/office", "office review 监管"), ("/docs", "API docs")):
+        console.print(f"  {base}{path:<9} {what}")
 
 
 @db_app.command("upgrade")
@@ -91,7 +117,7 @@ def fixtures_load(
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -108,7 +134,8 @@ def users_add(
     role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
     team_id: Annotated[int | None, typer.Option(help="Team of a crew member.")] = None,
-    region: Annotated[str | None, typer.Option(help="Zone name an office user sees.")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Zone (code or name) an office user is limited to.")] = None,
     display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
 ) -> None:
     """Create a user with an argon2-hashed password."""
@@ -119,7 +146,7 @@ def users_add(
     from sqlalchemy import select
 
     from dispatch.auth.passwords import hash_password
-    from dispatch.models import Team, User
+    from dispatch.models import Team, User, Zone
     from dispatch.uow import command_unit_of_work
 
     pw = password or getpass.getpass("password: ")
@@ -134,8 +161,14 @@ def users_add(
             if team is None:
                 raise typer.BadParameter(f"no team {team_id}", param_hint="--team-id")
             org_id = team.organization_id
+        zone_id = None
+        if region is not None:
+            zone_id = session.scalar(select(Zone.id).where(
+                (Zone.code == region) | (Zone.name == region)))
+            if zone_id is None:
+                raise typer.BadParameter(f"no zone {region!r}", param_hint="--region")
         session.add(User(username=username, role=role, password_hash=hash_password(pw),
-                         team_id=team_id, organization_id=org_id, region=region,
+                         team_id=team_id, organization_id=org_id, region_zone_id=zone_id,
                          display_name=display_name or username))
     console.print(f"user {username} ({role}) created")
 

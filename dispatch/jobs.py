@@ -55,7 +55,7 @@ def on_offer_timeout(session: Session, task: ScheduledTask, ctx: DispatchContext
     a = load_assignment(session, task.assignment_id, None)
     if a.state != lifecycle.OFFERED:
         return f"assignment already {a.state}"
-    apply_step(session, a, "timeout", StepInput(), ctx=ctx, user=None)
+    apply_step(session, a, "timeout", StepInput(), ctx=ctx, viewer=None)
     return "timed out"
 
 
@@ -138,7 +138,7 @@ def _claim(session: Session, now: datetime, worker: str) -> ScheduledTask | None
                                     ScheduledTask.status == "pending")
         .values(status="running", handled_by=worker),
         execution_options={"synchronize_session": False})
-    if claimed.rowcount != 1:
+    if getattr(claimed, "rowcount", 0) != 1:
         return None
     return session.get(ScheduledTask, task_id, populate_existing=True)
 

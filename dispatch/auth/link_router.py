@@ -22,6 +22,7 @@ from dispatch.auth.router import TokenOut, start_session
 from dispatch.deps import SessionDep, SettingsDep
 from dispatch.errors import Problem
 from dispatch.models import Team, User, utcnow
+from dispatch.scoping import Visibility
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -69,6 +70,6 @@ def login_by_link(claims: Annotated[LinkClaims, Depends(valid_link)], request: R
         raise Problem(401, "Invalid or expired link", "the team no longer exists",
                       field="token")
     user = crew_account(session, team)
-    if not user.active or user.role != "crew" or user.team_id != team.id:
+    if not user.active or not Visibility.for_user(user).may_act_on_team(team.id):
         raise Problem(403, "Crew account disabled", field="token")
     return start_session(request, response, user, settings)

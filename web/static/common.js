@@ -143,7 +143,8 @@ const Rescue = (() => {
   }
 
   async function api(method, url, body, opts = {}) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    const init = { method, credentials: "same-origin",
+                   headers: { Accept: "application/json", ...(opts.headers || {}) } };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);

@@ -66,10 +66,10 @@
   function teamCell(row) {
     const a = row.assignment;
     if (!a) return "—";
-    return `${R.esc(a.team_name)}<br><small class="muted">${R.stateName(a.state)} · ${a.level}${R.t("level")}</small>`;
+    return `${R.esc(a.team.name)}<br><small class="muted">${R.stateName(a.state)} · ${a.level}${R.t("level")}</small>`;
   }
   function rowHtml(row) {
-    const zone = R.getLang() === "en" ? row.zone_en : row.zone;
+    const zone = R.getLang() === "en" ? row.zone.name_en : row.zone.name;
     return `<tr data-id="${row.id}" class="${state.selected === row.id ? "selected" : ""} ${row._new ? "new" : ""}">
       <td>${clockCell(row)}</td>
       <td class="st">${R.stateName(row.state)}</td>
@@ -314,6 +314,7 @@
   function openForm() {
     if (state.me && state.me.read_only) return;
     form.hidden = false; form.reset(); chosen = null; found = []; results.innerHTML = "";
+    callKey = null;
     $("#f-chosen").textContent = ""; $("#f-error").textContent = ""; lookup.focus();
   }
   function closeForm() { form.hidden = true; }
@@ -331,7 +332,7 @@
   }
   function choose(i) {
     const e = found[i]; if (!e) return;
-    chosen = e; found = []; results.innerHTML = "";
+    chosen = e; found = []; results.innerHTML = ""; callKey = null;
     lookup.value = `${e.rescue_code} ${e.building}`;
     $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district}${e.three_no ? " · " + R.t("three_no") : ""}`;
     $("#f-phone").focus();
@@ -360,9 +361,16 @@
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(true); });
   $("#f-record").onclick = () => submit(false);
+  // One key per call being recorded: a double click, or a retry after a timeout, is the same
+  // report to the server (it answers the first result again), never a second one.
+  let inFlight = false, callKey = null;
+  const submitButtons = () => [...form.querySelectorAll("button")];
   async function submit(dispatchToo) {
+    if (inFlight) return;
     $("#f-error").textContent = "";
     if (!chosen) { $("#f-error").textContent = R.t("pick_elevator"); lookup.focus(); return; }
+    callKey = callKey || `console-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    inFlight = true; submitButtons().forEach((b) => { b.disabled = true; });
     const body = {
       elevator_id: chosen.id, channel: $("#f-channel").value,
       caller_phone: $("#f-phone").value.trim() || null,
@@ -371,18 +379,22 @@
       notes: $("#f-notes").value.trim() || null,
     };
     try {
-      const inc = await R.api("POST", "/api/v1/incidents", body);
+      const inc = await R.api("POST", "/api/v1/incidents", body,
+                              { headers: { "Idempotency-Key": callKey } });
       let id = inc.id;
       if (inc.duplicate) { id = inc.merged_into; }
       else if (dispatchToo) {
         const d = await R.api("POST", `/api/v1/incidents/${id}/confirm`);
         if (d.state === "confirmed") await R.api("POST", `/api/v1/incidents/${id}/dispatch`);
       }
+      callKey = null;
       closeForm();
       select(id);
     } catch (err) {
       const field = err.body && err.body.field ? ` (${err.body.field})` : "";
       $("#f-error").textContent = err.message + field;
+    } finally {
+      inFlight = false; submitButtons().forEach((b) => { b.disabled = false; });
     }
   }
 

@@ -53,14 +53,15 @@ from dispatch.migrate import upgrade
 from dispatch.models import Elevator, User
 from dispatch.reports import demo_history, service
 from dispatch.routing import router_for
+from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 from dispatch.stream.snapshot import snapshot
 from dispatch.uow import unit_of_work
 
 END = datetime(2026, 11, 1, tzinfo=service.LOCAL_TZ)
 PERIOD = service.Period((END - timedelta(days=365)).astimezone(UTC), END.astimezone(UTC))
-ADMIN = User(role="admin", username="bench")
-OPERATOR = User(id=0, role="operator", username="bench-op")
+ADMIN = Visibility.internal()
+OPERATOR = Visibility.for_user(User(id=0, role="operator", username="bench-op"))
 
 
 def ms(xs: list[float]) -> tuple[float, float]:
@@ -117,7 +118,7 @@ def run(kind: str, url: str, elevators: int, *, incidents: int, active: int, run
     for _ in range(runs):
         t = time.perf_counter()
         with factory() as s:
-            snap = snapshot(s, OPERATOR, now=now, fresh_s=settings.gps_fresh_s)
+            snap = snapshot(s, OPERATOR, lang="zh-CN", now=now, fresh_s=settings.gps_fresh_s)
         board.append(time.perf_counter() - t)
         rows = len(snap["incidents"])
     out: dict[str, Any] = {"backend": kind, "elevators": len(ids), "load_s": load_s,

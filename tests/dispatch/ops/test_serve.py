@@ -86,8 +86,10 @@ def test_two_workers_add_up_and_log_json_without_secrets(tmp_path: Path) -> None
         proc.wait(timeout=20)
     text = log_path.read_text()
     records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-    others = [line for line in text.splitlines() if line and not line.startswith("{")]
-    assert all(line.startswith("elevator-rescue") for line in others), others  # the banner
+    lines = [line for line in text.splitlines() if line.strip()]
+    first_json = next(i for i, line in enumerate(lines) if line.startswith("{"))
+    assert lines[0].startswith("elevator-rescue")  # the command's banner comes first …
+    assert all(line.startswith("{") for line in lines[first_json:])  # … then only JSON
     assert any(r["logger"].startswith("uvicorn") for r in records)  # uvicorn's own, as JSON
     assert any("WebSocket /api/v1/stream?token=[redacted]" in r["msg"] for r in records)
     crew = [r for r in records if r.get("route") == "/crew"]

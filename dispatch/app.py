@@ -6,14 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from pydantic import BaseModel
-from sqlalchemy import text
 
 from dispatch.auth.link_router import router as link_router
 from dispatch.auth.router import router as auth_router
 from dispatch.bus import make_bus
 from dispatch.db import make_engine, session_factory
-from dispatch.deps import Public, SessionDep
 from dispatch.dispatching.router import router as dispatching_router
 from dispatch.elevators.router import router as elevators_router
 from dispatch.errors import install_handlers
@@ -23,6 +20,8 @@ from dispatch.incidents.router import router as incidents_router
 from dispatch.jobs import JobLoop
 from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
+from dispatch.ops.install import install_ops
+from dispatch.ops.metrics import forget_this_process
 from dispatch.registry.reports_router import router as expired_maintenance_router
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
@@ -39,11 +38,6 @@ from dispatch.web import router as web_router
 from dispatch.web import static_files
 
 
-class Health(BaseModel):
-    status: str
-    database: str
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
@@ -57,12 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs = JobLoop(app.state.sessionmaker, settings=settings,
                            router=lambda: router_for(settings))
             jobs.start()
+        app.state.jobs = jobs  # issue 18: /readyz reads its last tick
         yield
         if jobs is not None:
             jobs.stop()
         await app.state.hub.stop()
         getattr(app.state.bus, "close", lambda: None)()
         engine.dispose()
+        forget_this_process()  # issue 18
 
     app = FastAPI(
         title="elevator-rescue",
@@ -82,12 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
-
-    @app.get("/healthz", response_model=Health, dependencies=[Public], tags=["ops"])
-    def health(session: SessionDep) -> Health:
-        session.execute(text("SELECT 1"))
-        return Health(status="ok", database=engine.dialect.name)
-
+    install_ops(app, settings)  # issue 18: /healthz /readyz /metrics, request logs and ids
     app.include_router(auth_router)
     app.include_router(elevators_router)
     app.include_router(incidents_router)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
+from dispatch.ops.cli import backup_command, restore_command
 from dispatch.registry.cli import registry_app
 from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
@@ -29,6 +30,8 @@ app.add_typer(incidents_app, name="incidents")  # issue 8
 fixtures_app.command("history")(history_command)  # issue 8
 app.add_typer(devices_app, name="devices")  # issue 7
 app.add_typer(registry_app, name="registry")  # issue 13
+db_app.command("backup")(backup_command)  # issue 18
+db_app.command("restore")(restore_command)  # issue 18
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
@@ -50,10 +53,13 @@ def serve(
     """Start the HTTP server (API, docs at /docs)."""
     import uvicorn
 
+    from dispatch.ops.serving import uvicorn_options
+
     get_settings().resolved_secret_key()  # workers must share one generated key
     _announce(_follow_port(host, port))
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
-                reload=reload, log_level="info")
+                reload=reload,
+                **uvicorn_options(get_settings(), workers))  # issue 18: metrics dir, logs
 
 
 def _follow_port(host: str, port: int) -> str:

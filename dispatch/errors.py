@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dispatch.ops.context import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -38,6 +40,9 @@ class Problem(Exception):
 
 def problem_response(status: int, body: dict[str, Any],
                      headers: dict[str, str] | None = None) -> JSONResponse:
+    request_id = current_request_id()  # issue 18: quote it to the operator, grep the logs
+    if request_id and "request_id" not in body:
+        body = {**body, "request_id": request_id}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

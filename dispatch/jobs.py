@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ from dispatch.events import Actor, append_event, update_incident
 from dispatch.hooks import install_event_hooks
 from dispatch.models import Incident, ScheduledTask
 from dispatch.notifications.delivery import run_outbox
+from dispatch.ops.metrics import JOB_LOOP_TICK, observe_job
 from dispatch.settings import Settings
 from dispatch.teams.rosters import on_roster_boundary
 from dispatch.uow import unit_of_work
@@ -151,12 +153,15 @@ def run_due_tasks(factory: sessionmaker[Session], *, settings: Settings, router:
     handled = 0
     while handled < limit:
         task_id: int | None = None
+        kind, incident_id, due, started = "", None, now, time.perf_counter()
         try:
             with unit_of_work(factory) as session:
                 task = _claim(session, now, worker)
                 if task is None:
                     return handled
                 task_id = task.id
+                kind, incident_id, due = task.kind, task.incident_id, task.due_at
+                started = time.perf_counter()
                 ctx = DispatchContext(settings=settings, router=router, now=now,
                                       actor=Actor.system(f"job:{task.kind}"))
                 result = HANDLERS[task.kind](session, task, ctx)
@@ -164,10 +169,24 @@ def run_due_tasks(factory: sessionmaker[Session], *, settings: Settings, router:
         except Exception as exc:
             if task_id is None:
                 raise
-            log.exception("task %s failed", task_id)
+            log.exception("task %s (%s) failed", task_id, kind, extra=_job_fields(
+                kind, task_id, incident_id, "failed", started, now - due))
+            observe_job(kind, "failed", time.perf_counter() - started)
             _record_failure(factory, task_id, now, exc)
+        else:
+            observe_job(kind, "done", time.perf_counter() - started)
+            log.info("task %s (%s): %s", task_id, kind, result[:200], extra=_job_fields(
+                kind, task_id, incident_id, "done", started, now - due))
         handled += 1
     return handled
+
+
+def _job_fields(kind: str, task_id: int, incident_id: int | None, result: str,
+                started: float, late: timedelta) -> dict[str, object]:
+    """The structured part of a job's log line (issue 18): ``lag_ms`` is how late it fired."""
+    return {"job": kind, "task_id": task_id, "incident_id": incident_id, "result": result,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "lag_ms": round(late.total_seconds() * 1000, 1)}
 
 
 def _record_failure(factory: sessionmaker[Session], task_id: int, now: datetime,
@@ -196,6 +215,11 @@ class JobLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.worker = worker_name()
+        self.last_tick: float | None = None  # time.monotonic() of the last finished pass
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rescue-jobs", daemon=True)
@@ -218,4 +242,6 @@ class JobLoop:
                            clock=lambda: datetime.now(UTC))
             except Exception:
                 log.exception("outbox delivery failed")
+            self.last_tick = time.monotonic()
+            JOB_LOOP_TICK.set(time.time())
             self._stop.wait(self.settings.job_poll_s)

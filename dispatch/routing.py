@@ -43,3 +43,9 @@ def router_for(settings: Settings) -> Router:
                                  **({"fallback": fallback} if fallback else {}))
             _routers[key] = router
         return router
+
+
+def router_loaded(settings: Settings) -> bool:
+    """Whether this process has built the router for these settings (``/readyz``)."""
+    with _lock:
+        return _key(settings) in _routers

@@ -215,6 +215,20 @@ class Settings(BaseSettings):
     rescue_code_lengths: list[int] = Field(
         default=[5, 6, 7], description="Allowed lengths of an elevator's rescue code (digits), "
         'as JSON, e.g. [6]; the registry import refuses other lengths.')
+    # --- issue 18: operations (metrics, health, logs) -------------------------------------
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="Log lines: json (one object per line, for a journal or "
+        "shipper), text (for a terminal), or auto (text on a terminal, else json).")
+    log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING).")
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token a Prometheus server sends to scrape /metrics "
+        "from another host; unset: /metrics answers local connections only.")
+    metrics_localhost: bool = Field(
+        default=True, description="/metrics is open to direct connections from this machine "
+        "(not to requests relayed by a proxy, which carry X-Forwarded-For).")
+    ready_job_tick_s: float = Field(
+        default=10.0, description="/readyz fails when this process runs the job loop and it "
+        "has not completed a pass for this long.")
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

@@ -37,6 +37,7 @@ from dispatch.models import (
     TeamPosition,
     User,
 )
+from dispatch.ops.metrics import observe_dispatch, observe_router
 from dispatch.policy import (
     Candidate,
     Decision,
@@ -166,7 +167,8 @@ def rank(candidates: Sequence[Candidate], elevator: Elevator, incident: Incident
     t0 = time.perf_counter()
     tt = ctx.router.travel_times([(c.lon, c.lat) for c in kept],
                                  (elevator.location.lon, elevator.location.lat))
-    ctx.timing.router_s += time.perf_counter() - t0
+    ctx.timing.router_s += (spent := time.perf_counter() - t0)
+    observe_router(spent, "travel_times")
     decision = decide(kept, [float(s) for s in tt.seconds], time_left_s=time_left,
                       config=config, min_level=min_level,
                       straight_line=[bool(f) for f in tt.off_network])
@@ -385,7 +387,8 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
         _no_team(session, incident, ctx=ctx)
     elif incident.priority == "critical" and (incident.injured or incident.vulnerable):
         alert_level3(session, incident, ctx=ctx, config=config)
-    ctx.timing.total_s += time.perf_counter() - t_start
+    ctx.timing.total_s += (spent := time.perf_counter() - t_start)
+    observe_dispatch(spent, offered=assignment is not None)
     return assignment
 
 

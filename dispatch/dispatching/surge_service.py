@@ -29,6 +29,7 @@ from dispatch.dispatching.service import (
 )
 from dispatch.events import update_incident
 from dispatch.models import Assignment, Incident, Organization, Team
+from dispatch.ops.metrics import observe_router
 from dispatch.policy import Decision, PolicyConfig, Ranked
 from dispatch.surge import assign_surge
 from geo.distance import haversine_m
@@ -101,6 +102,7 @@ def _assign(session: Session, incidents: list[Incident], teams: list[tuple[Team,
     t0 = time.perf_counter()
     travel = ctx.router.matrix([(o[0], o[1]) for o in origins], targets)  # teams × incidents
     result.router_s = time.perf_counter() - t0
+    observe_router(result.router_s, "matrix")
     eta = travel.T + config.turnout_s
     left = np.array([(i.sla_deadline - ctx.now).total_seconds() for i in incidents])
     vulnerable = np.array([i.injured or i.vulnerable for i in incidents])

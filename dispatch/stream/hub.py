@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatch.bus import BUS_STATUS, EventBus, Message, queue_subscriber
 from dispatch.events import event_message
 from dispatch.models import IncidentEvent
+from dispatch.ops.metrics import WEBSOCKET_CLIENTS
 from dispatch.scoping import Visibility
 from dispatch.stream import snapshot
 
@@ -127,9 +128,12 @@ class Hub:
     def add(self, viewer: Visibility) -> StreamClient:
         client = StreamClient(viewer, max_queue=self.max_queue)
         self.clients.add(client)
+        WEBSOCKET_CLIENTS.labels(client.viewer.role).inc()  # issue 18
         return client
 
     def remove(self, client: StreamClient) -> None:
+        if client in self.clients:
+            WEBSOCKET_CLIENTS.labels(client.viewer.role).dec()
         self.clients.discard(client)
 
     # -- the consumer -----------------------------------------------------------------------

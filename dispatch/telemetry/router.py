@@ -11,6 +11,7 @@ from sqlalchemy import select
 from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff, ViewerDep
 from dispatch.errors import Problem
 from dispatch.incidents.service import load_incident
+from dispatch.ops.metrics import count_telemetry
 from dispatch.telemetry import codes, service
 from dispatch.telemetry.auth import SignedDevice
 from dispatch.telemetry.models import Device
@@ -47,6 +48,7 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
                           event_field="occurred_at")
     result = service.ingest(session, device_id=device.id, elevator_id=device.elevator_id,
                             events=events, raw=raw, now=now, settings=settings)
+    count_telemetry(result.results)  # issue 18 (the unit of work commits after the return)
     return result
 
 

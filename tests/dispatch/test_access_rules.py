@@ -6,7 +6,8 @@ from dispatch.app import create_app
 from dispatch.routes import iter_routes, route_access
 from dispatch.settings import Settings
 
-PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/logout", "/healthz"}
+PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/logout", "/healthz", "/readyz"}
+METRICS = {"/metrics"}  # bearer RESCUE_METRICS_TOKEN, or a direct local connection (issue 18)
 DEVICE_SIGNED = {"/api/v1/telemetry/events"}  # HMAC-signed by a registered terminal
 TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
                  "/twilio/status"}  # X-Twilio-Signature (issue 5)
@@ -29,7 +30,8 @@ def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
             assert rules == [("device-signed",)], route.path
         else:
             assert ("device-signed",) not in rules, f"{route.path} is device-signed but not listed"
-        for special, rule in ((TWILIO_SIGNED, ("twilio-signed",)), (CREW_LINK, ("crew-link",))):
+        for special, rule in ((TWILIO_SIGNED, ("twilio-signed",)), (CREW_LINK, ("crew-link",)),
+                              (METRICS, ("metrics-token",))):
             if route.path in special:
                 assert rules == [rule], route.path
             else:

@@ -1,0 +1,1 @@
+"""Operating the service (issue 18): metrics, health, structured logs, backups."""

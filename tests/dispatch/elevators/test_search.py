@@ -42,7 +42,7 @@ def _queries(reg: Registry, n: int, seed: int = 5) -> list[str]:
             j = rng.randrange(max(1, len(other) - 2))
             word = f"{word} {other[j:j + rng.choice([1, 2, 3, 4])]}"
         out.append(word)
-    return out + ["太原市", "小店", "阳曲", "清徐", "号楼", "2号", "府", "不存在的路", "1"]
+    return [*out, "太原市", "小店", "阳曲", "清徐", "号楼", "2号", "府", "不存在的路", "1"]
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ matches every spelling :func:`notify.phones.variants` knows for the number given
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol, TypeVarTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -23,7 +22,13 @@ from notify.phones import variants
 #: A caller's incidents read at most (a duty phone of a big estate may have called often).
 HISTORY_ROWS = 500
 
-Scope = Callable[[Select[Any]], Select[Any]]
+Ts = TypeVarTuple("Ts")
+
+
+class Scope(Protocol):
+    """Narrows a query to the incidents a viewer may read (``Visibility.incidents``)."""
+
+    def __call__(self, stmt: Select[*Ts]) -> Select[*Ts]: ...
 
 
 @dataclass(frozen=True, slots=True)

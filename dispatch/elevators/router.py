@@ -6,36 +6,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dispatch.deps import SessionDep, Staff
+from dispatch.deps import SessionDep, Staff, ViewerDep
 from dispatch.elevators import caller, service
 from dispatch.elevators.schemas import CallerElevatorOut, ElevatorOut
 from dispatch.errors import Problem
-from dispatch.models import User
-from dispatch.scoping import scope_incidents
 
 router = APIRouter(prefix="/api/v1/elevators", tags=["elevators"])
 
 
 @router.get("/lookup", response_model=list[ElevatorOut])
 def lookup(
-    user: Staff,
+    _: Staff,
+    viewer: ViewerDep,
     session: SessionDep,
     q: Annotated[str, Query(min_length=1, max_length=100,
                             description="rescue code, registration code, the caller's phone "
                                         "number or address words")],
 ) -> list[ElevatorOut]:
-    return service.elevators_out(service.lookup_elevators(session, q,
-                                                          scope=_incident_scope(user)))
-
-
-def _incident_scope(user: User) -> caller.Scope:
-    """Past incidents are read only as far as the user may see incidents (office: its region)."""
-    return lambda stmt: scope_incidents(stmt, user)
+    # a caller's past incidents are read only as far as the user may see incidents
+    return service.elevators_out(service.lookup_elevators(session, q, scope=viewer.incidents))
 
 
 @router.get("/by-caller", response_model=list[CallerElevatorOut])
 def by_caller(
-    user: Staff,
+    _: Staff,
+    viewer: ViewerDep,
     session: SessionDep,
     phone: Annotated[str, Query(min_length=1, max_length=40,
                                 description="caller's number: mobile, landline or E.164")],
@@ -50,7 +45,7 @@ def by_caller(
                               last_incident_id=h.last_incident_id,
                               last_incident_at=h.last_incident_at, incidents=h.incidents)
             for e, h in service.elevators_of_caller(session, normalised,
-                                                    scope=_incident_scope(user))]
+                                                    scope=viewer.incidents)]
 
 
 @router.get("/{elevator_id}", response_model=ElevatorOut)

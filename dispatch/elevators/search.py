@@ -65,18 +65,19 @@ MAX_WORDS = 6
 _FTS = table("elevator_search", column("rowid"))
 
 #: Trigrams containing a word of one or two characters, found by where the word sits in them
-#: (index ranges on the gram and on ``substr(gram, 2|3)``; grams are stored ASCII-lowercased
+#: (index ranges on the gram and on its generated columns at2/at3, the gram from its second or
+#: third character; grams are stored ASCII-lowercased
 #: like ``LIKE`` compares, and U+10FFFF sorts after every other character).
 _GRAMS_CONTAINING = {
     2: text("SELECT gram FROM elevator_search_gram WHERE gram >= lower(:w) "
             "AND gram < lower(:w) || char(1114111) "
-            "UNION SELECT gram FROM elevator_search_gram WHERE substr(gram, 2) = lower(:w) "
+            "UNION SELECT gram FROM elevator_search_gram WHERE at2 = lower(:w) "
             "LIMIT :n"),
     1: text("SELECT gram FROM elevator_search_gram WHERE gram >= lower(:w) "
             "AND gram < lower(:w) || char(1114111) "
-            "UNION SELECT gram FROM elevator_search_gram WHERE substr(gram, 2) >= lower(:w) "
-            "AND substr(gram, 2) < lower(:w) || char(1114111) "
-            "UNION SELECT gram FROM elevator_search_gram WHERE substr(gram, 3) = lower(:w) "
+            "UNION SELECT gram FROM elevator_search_gram WHERE at2 >= lower(:w) "
+            "AND at2 < lower(:w) || char(1114111) "
+            "UNION SELECT gram FROM elevator_search_gram WHERE at3 = lower(:w) "
             "LIMIT :n"),
 }
 
@@ -130,7 +131,7 @@ def _sqlite_match_expression(session: Session, words: Sequence[str]) -> str | No
     return " AND ".join(parts) if parts else None
 
 
-def _candidates(session: Session, words: Sequence[str]) -> Select[tuple[int]] | None:
+def _candidates(session: Session, words: Sequence[str]) -> Select[int] | None:
     """Up to ``SCAN_CAP + 1`` ids matching every word, in id order; None when none can match."""
     likes = and_(*[_word_matches(w) for w in words])
     cap = SCAN_CAP + 1

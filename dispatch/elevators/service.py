@@ -18,7 +18,7 @@ _RESCUE_CODE = re.compile(r"^\d{5,7}$")
 _REGISTER_CODE = re.compile(r"^\d{20}$")
 
 
-def _with_refs(stmt: Select[tuple[Elevator]]) -> Select[tuple[Elevator]]:
+def _with_refs(stmt: Select[Elevator]) -> Select[Elevator]:
     return stmt.options(
         joinedload(Elevator.zone), joinedload(Elevator.use_unit),
         joinedload(Elevator.maintenance_company), joinedload(Elevator.insurer),

@@ -12,6 +12,16 @@ Two input forms are read:
   node share a coordinate, so vertices are joined on coordinates rounded to 1e-7°;
 * ``.osm.pbf`` (via ``osmium``) for real deployments, joined on OSM node ids.
 
+A clipped extract keeps ways whose nodes are partly outside it: the way's node refs name nodes the
+file does not have. Joining the present nodes straight across such a gap would invent a road
+(a way that leaves the extract and comes back becomes a shortcut through the city), so a way is
+split at every missing node: each run of consecutive present nodes is its own piece, and a piece
+of one node gives no arc (:func:`split_at_gaps`). In ``.osm.pbf`` a missing node is a ref without
+a location. The GeoJSON form has coordinates, not refs: its MultiLineString parts stay separate
+pieces and a position that is not a coordinate pair (``null``) splits the way the same way; a
+converter that silently dropped missing nodes has already joined across them, which no reader
+can undo, so give clipped extracts as ``.osm.pbf``.
+
 Arc weights are integers (deciseconds): every engine then sums the same integers, so exact and
 accelerated engines agree to the last decisecond and the best team is the same whichever engine
 answers.
@@ -29,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +59,7 @@ __all__ = [
     "open_network",
     "parse_hstore",
     "save_network",
+    "split_at_gaps",
     "weights_ds",
 ]
 
@@ -74,7 +85,8 @@ DEFAULT_SPEEDS_KMH: Mapping[str, float] = {
 DRIVABLE_CLASSES: tuple[str, ...] = tuple(DEFAULT_SPEEDS_KMH)
 
 #: Bumped whenever the on-disk layout or the import rules change, so old caches are ignored.
-CACHE_FORMAT = 1
+#: 2: ways are split at missing nodes instead of being joined across them (issue 13).
+CACHE_FORMAT = 2
 
 _ONEWAY_FORWARD = frozenset({"yes", "1", "true"})
 _ONEWAY_REVERSE = frozenset({"-1", "reverse"})
@@ -83,6 +95,8 @@ _ACCESS_DROPPED = frozenset({"no", "private"})
 _HSTORE_RE = re.compile(r'"((?:[^"\\]|\\.)*)"\s*=>\s*(?:"((?:[^"\\]|\\.)*)"|NULL)')
 
 _ARRAYS = ("lon", "lat", "indptr", "head", "weight_ds", "length_m", "arc_class", "way_id")
+
+_P = TypeVar("_P")
 
 ProgressFn = Callable[[int, int | None], None]
 """``progress(done, total)`` — called while importing; ``total`` is None when unknown."""
@@ -136,6 +150,37 @@ def _way_direction(highway: str, tags: Mapping[str, str]) -> int | None:
     return 0
 
 
+def split_at_gaps(points: Iterable[_P | None]) -> list[list[_P]]:
+    """Runs of consecutive present points; ``None`` marks a missing node and ends a run.
+
+    Runs of a single point are dropped: a piece needs two nodes to give a road segment.
+
+    >>> split_at_gaps([1, 2, None, 3, None, 4, 5, 6])
+    [[1, 2], [4, 5, 6]]
+    """
+    runs: list[list[_P]] = []
+    current: list[_P] = []
+    for p in points:
+        if p is None:
+            if len(current) >= 2:
+                runs.append(current)
+            current = []
+        else:
+            current.append(p)
+    if len(current) >= 2:
+        runs.append(current)
+    return runs
+
+
+def _position(coord: Any) -> tuple[float, float] | None:
+    """A GeoJSON position as ``(lon, lat)``, or None when it is not a finite coordinate pair."""
+    try:
+        lon, lat = float(coord[0]), float(coord[1])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return (lon, lat) if np.isfinite(lon) and np.isfinite(lat) else None
+
+
 def _coord_keys(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
                 ) -> npt.NDArray[np.int64]:
     """One integer per coordinate rounded to 1e-7°, so ways meeting at a vertex share a node."""
@@ -167,11 +212,10 @@ def _iter_geojson_ways(path: Path, progress: ProgressFn | None) -> Iterator[_Way
         else:
             continue
         for coords in parts:
-            if len(coords) < 2:
-                continue
-            xy = np.asarray(coords, dtype=np.float64)[:, :2]
-            yield _Way(int(props.get("osm_id") or 0), str(highway), direction,
-                       _coord_keys(xy[:, 0], xy[:, 1]), xy[:, 0].copy(), xy[:, 1].copy())
+            for run in split_at_gaps(_position(c) for c in coords or []):
+                xy = np.asarray(run, dtype=np.float64)
+                yield _Way(int(props.get("osm_id") or 0), str(highway), direction,
+                           _coord_keys(xy[:, 0], xy[:, 1]), xy[:, 0].copy(), xy[:, 1].copy())
     if progress is not None:
         progress(total, total)
 
@@ -195,17 +239,13 @@ def _iter_pbf_ways(path: Path, progress: ProgressFn | None) -> Iterator[_Way]:
                                              ("access", "oneway", "junction")})
         if direction is None:
             continue
-        refs, lons, lats = [], [], []
-        for n in obj.nodes:
-            if not n.location.valid():
-                continue  # node outside the extract: the way is clipped there
-            refs.append(n.ref)
-            lons.append(n.location.lon)
-            lats.append(n.location.lat)
-        if len(refs) < 2:
-            continue
-        yield _Way(obj.id, highway, direction, np.asarray(refs, dtype=np.int64),
-                   np.asarray(lons), np.asarray(lats))
+        # a node outside the extract has no location: the way is cut there, not joined across
+        nodes = ((n.ref, n.location.lon, n.location.lat) if n.location.valid() else None
+                 for n in obj.nodes)
+        for run in split_at_gaps(nodes):
+            refs, lons, lats = zip(*run, strict=True)
+            yield _Way(obj.id, highway, direction, np.asarray(refs, dtype=np.int64),
+                       np.asarray(lons, dtype=np.float64), np.asarray(lats, dtype=np.float64))
     if progress is not None:
         progress(seen, seen)
 

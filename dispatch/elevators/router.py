@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from dispatch.deps import SessionDep, Staff
-from dispatch.elevators import service
-from dispatch.elevators.schemas import ElevatorOut
+from dispatch.deps import SessionDep, Staff, ViewerDep
+from dispatch.elevators import caller, service
+from dispatch.elevators.schemas import CallerElevatorOut, ElevatorOut
 from dispatch.errors import Problem
 
 router = APIRouter(prefix="/api/v1/elevators", tags=["elevators"])
@@ -17,11 +17,35 @@ router = APIRouter(prefix="/api/v1/elevators", tags=["elevators"])
 @router.get("/lookup", response_model=list[ElevatorOut])
 def lookup(
     _: Staff,
+    viewer: ViewerDep,
     session: SessionDep,
     q: Annotated[str, Query(min_length=1, max_length=100,
-                            description="rescue code, registration code or address words")],
+                            description="rescue code, registration code, the caller's phone "
+                                        "number or address words")],
 ) -> list[ElevatorOut]:
-    return service.elevators_out(service.lookup_elevators(session, q))
+    # a caller's past incidents are read only as far as the user may see incidents
+    return service.elevators_out(service.lookup_elevators(session, q, scope=viewer.incidents))
+
+
+@router.get("/by-caller", response_model=list[CallerElevatorOut])
+def by_caller(
+    _: Staff,
+    viewer: ViewerDep,
+    session: SessionDep,
+    phone: Annotated[str, Query(min_length=1, max_length=40,
+                                description="caller's number: mobile, landline or E.164")],
+) -> list[CallerElevatorOut]:
+    """Elevators of the caller's past incidents, most recent first, with the last one's time."""
+    normalised = caller.phone_or_none(phone)
+    if normalised is None:
+        raise Problem(422, "Not a phone number",
+                      "use a mobile (13812345678), a landline with area code (0351-1234567) "
+                      "or E.164 (+8613812345678)", field="phone")
+    return [CallerElevatorOut(elevator=service.elevator_out(e),
+                              last_incident_id=h.last_incident_id,
+                              last_incident_at=h.last_incident_at, incidents=h.incidents)
+            for e, h in service.elevators_of_caller(session, normalised,
+                                                    scope=viewer.incidents)]
 
 
 @router.get("/{elevator_id}", response_model=ElevatorOut)

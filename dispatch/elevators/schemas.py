@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 
 
@@ -33,3 +35,12 @@ class ElevatorOut(BaseModel):
     use_unit: OrgRef | None
     maintenance_company: OrgRef | None
     insurer: OrgRef | None
+
+
+class CallerElevatorOut(BaseModel):
+    """An elevator a number called about before (issue 13), with that caller's last incident."""
+
+    elevator: ElevatorOut
+    last_incident_id: int
+    last_incident_at: datetime
+    incidents: int

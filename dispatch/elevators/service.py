@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from dispatch.elevators import caller, search
 from dispatch.elevators.schemas import ElevatorOut, OrgRef
 from dispatch.models import Elevator, Organization, Zone
 from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
@@ -17,22 +18,22 @@ _RESCUE_CODE = re.compile(r"^\d{5,7}$")
 _REGISTER_CODE = re.compile(r"^\d{20}$")
 
 
-def _with_refs(stmt: Select[tuple[Elevator]]) -> Select[tuple[Elevator]]:
+def _with_refs(stmt: Select[Elevator]) -> Select[Elevator]:
     return stmt.options(
         joinedload(Elevator.zone), joinedload(Elevator.use_unit),
         joinedload(Elevator.maintenance_company), joinedload(Elevator.insurer),
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def lookup_elevators(session: Session, query: str, *, limit: int = LOOKUP_LIMIT) -> list[Elevator]:
+def lookup_elevators(session: Session, query: str, *, limit: int = LOOKUP_LIMIT,
+                     scope: caller.Scope | None = None) -> list[Elevator]:
     """Up to ``limit`` elevators matching ``query``.
 
-    Exact codes win; otherwise every whitespace-separated word must occur in the address, so an
-    operator can type "清徐 阳光小区" or "并州北路 12". Short district names ("小店") match too.
+    Exact codes win; a query that is a phone number gives the elevators of that caller's past
+    incidents (most recent first); otherwise every whitespace-separated word must occur in the
+    address or the building, so an operator can type "清徐 阳光小区" or "并州北路 12". Short
+    district names ("小店") match too. How that stays fast at 500,000 elevators, and what it
+    answers for very broad queries, is in :mod:`dispatch.elevators.search`.
     """
     q = query.strip()
     if not q:
@@ -42,11 +43,33 @@ def lookup_elevators(session: Session, query: str, *, limit: int = LOOKUP_LIMIT)
             or_(Elevator.rescue_code == q, Elevator.register_code == q))).all()
         if hits:
             return list(hits)
-    words = [w for w in re.split(r"[\s,，]+", q) if w][:6]
-    conditions = [Elevator.address.like(f"%{_escape_like(w)}%", escape="\\") for w in words]
-    stmt = (_with_refs(select(Elevator)).where(and_(*conditions))
-            .order_by(Elevator.address, Elevator.id).limit(limit))
-    return list(session.scalars(stmt).unique().all())
+    phone = caller.phone_or_none(q)
+    if phone is not None:
+        mine = elevators_of_caller(session, phone, limit=limit, scope=scope)
+        if mine:
+            return [e for e, _ in mine]
+    return _by_ids(session, search.search_ids(session, search.split_words(q), limit=limit))
+
+
+def _by_ids(session: Session, ids: Sequence[int]) -> list[Elevator]:
+    """The elevators ``ids`` with their references, in the order given."""
+    if not ids:
+        return []
+    by_id = {e.id: e for e in session.scalars(
+        _with_refs(select(Elevator)).where(Elevator.id.in_(ids))).unique()}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def elevators_of_caller(session: Session, phone: str, *, limit: int = LOOKUP_LIMIT,
+                        scope: caller.Scope | None = None
+                        ) -> list[tuple[Elevator, caller.CallerHistory]]:
+    """Elevators of the past incidents of ``phone`` (normalised), most recent first.
+
+    ``scope`` limits the incidents read to what the viewer may see (the office's region).
+    """
+    history = caller.caller_history(session, phone, scope=scope, limit=limit)
+    elevators = {e.id: e for e in _by_ids(session, [h.elevator_id for h in history])}
+    return [(elevators[h.elevator_id], h) for h in history if h.elevator_id in elevators]
 
 
 def find_by_rescue_code(session: Session, code: str) -> Elevator | None:

@@ -15,6 +15,7 @@ from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
 from dispatch.settings import get_settings
 from dispatch.telemetry.cli import devices_app
+from dispatch.telemetry.mqtt_cli import mqtt_app
 
 app = typer.Typer(help="elevator-rescue: 电梯困人应急救援调度", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -27,6 +28,7 @@ app.add_typer(geo_app, name="geo")
 app.add_typer(incidents_app, name="incidents")  # issue 8
 fixtures_app.command("history")(history_command)  # issue 8
 app.add_typer(devices_app, name="devices")  # issue 7
+app.add_typer(mqtt_app, name="mqtt")  # issue 19
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -191,6 +192,12 @@ class JobLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.worker = worker_name()
+        self._periodic: list[_Periodic] = []
+
+    def every(self, name: str, period_s: float, step: Callable[[datetime], object]) -> None:
+        """Run ``step(now)`` from the loop at most every ``period_s`` (e.g. the terminal
+        offline sweep of issue 19, whose deadlines live in the store, not here)."""
+        self._periodic.append(_Periodic(name, period_s, step))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rescue-jobs", daemon=True)
@@ -213,4 +220,22 @@ class JobLoop:
                            clock=lambda: datetime.now(UTC))
             except Exception:
                 log.exception("outbox delivery failed")
+            for p in self._periodic:
+                p.run_if_due(datetime.now(UTC))
             self._stop.wait(self.settings.job_poll_s)
+
+
+class _Periodic:
+    def __init__(self, name: str, period_s: float, step: Callable[[datetime], object]) -> None:
+        self.name, self.period_s, self.step = name, period_s, step
+        self._next = 0.0
+
+    def run_if_due(self, now: datetime) -> None:
+        mono = time.monotonic()
+        if mono < self._next:
+            return
+        self._next = mono + self.period_s
+        try:
+            self.step(now)
+        except Exception:
+            log.exception("periodic step %s failed", self.name)

@@ -9,6 +9,7 @@ written with one multi-row ``INSERT … ON CONFLICT DO NOTHING``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from dispatch.incidents.service import create_incident, find_open_incident
 from dispatch.models import Elevator, Incident, User, Zone
 from dispatch.scoping import scope_incidents
 from dispatch.settings import Settings
-from dispatch.telemetry import codes, rules, signing
+from dispatch.telemetry import codes, liveness, rules, signing
 from dispatch.telemetry.models import Alarm, AlarmIncident, Device, ElevatorTelemetry
 from dispatch.telemetry.schemas import (
     AlarmFacts,
@@ -285,6 +286,13 @@ def power_cuts(session: Session, user: User, *, since: datetime,
     if user.role == "office" and user.region:
         stmt = stmt.where(Elevator.zone_id.in_(select(Zone.id).where(Zone.name == user.region)))
     reports = [rules.PowerLost(z, e, at) for e, at, z in session.execute(stmt).all()]
+    sources = [("alarm_41", r) for r in reports]
+    zone_ids = (list(session.scalars(select(Zone.id).where(Zone.name == user.region)))
+                if user.role == "office" and user.region else None)
+    for z, e, at, kind in liveness.power_lost_reports(session, since=since, zone_ids=zone_ids):
+        r = rules.PowerLost(z, e, at)  # issue 19: terminals going silent or on lost mains
+        reports.append(r)
+        sources.append(("heartbeat_mains_lost" if kind == "mains_lost" else "offline", r))
     gap = timedelta(minutes=settings.telemetry_power_cut_gap_min)
     clusters = rules.power_cuts(reports, gap=gap,
                                 min_elevators=settings.telemetry_power_cut_min_elevators)
@@ -306,5 +314,8 @@ def power_cuts(session: Session, user: User, *, since: datetime,
             incidents=[PowerCutIncident(id=i.id, elevator_id=i.elevator_id, state=i.state,
                                         received_at=i.received_at, channel=i.channel)
                        for i in incidents],
-            active_incidents=sum(i.state in lifecycle.ACTIVE_STATES for i in incidents)))
+            active_incidents=sum(i.state in lifecycle.ACTIVE_STATES for i in incidents),
+            sources=dict(Counter(src for src, r in sources
+                                 if r.zone_id == c.zone_id and r.elevator_id in c.elevator_ids
+                                 and c.started_at <= r.at <= c.last_at))))
     return out

@@ -89,6 +89,3 @@ def seal_envelope(secret: str, ts: int | str, body: bytes | str) -> bytes:
     return json.dumps({"ts": stamp, "sig": signing.sign(secret, stamp, text.encode()),
                        "body": text}, ensure_ascii=False, separators=(",", ":")).encode()
 
-
-def skew_ok(ts: str, now_s: float, max_skew_s: float) -> bool:
-    return abs(now_s - int(ts)) <= max_skew_s

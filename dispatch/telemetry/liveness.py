@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, select, update
@@ -425,6 +425,3 @@ def power_lost_reports(session: Session, *, since: datetime,
         stmt = stmt.where(and_(Elevator.zone_id.in_(zone_ids)))
     return [(z, e, at, kind) for z, e, at, kind in session.execute(stmt).all()]
 
-
-def expire_window(now: datetime, settings: Settings) -> datetime:
-    return now - timedelta(seconds=offline_after_s(settings))

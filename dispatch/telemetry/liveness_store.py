@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +298,3 @@ class RedisStore:
 def make_store(redis_url: str | None, *, scope: str) -> LivenessStore:
     return RedisStore(redis_url, scope=scope) if redis_url else MemoryStore()
 
-
-def to_json(seen: Seen) -> dict[str, Any]:
-    return {"device_id": seen.device_id, "elevator_id": seen.elevator_id, "at": seen.at}

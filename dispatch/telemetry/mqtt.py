@@ -43,7 +43,7 @@ from dispatch.telemetry import envelope, liveness, service, signing
 from dispatch.telemetry.liveness_schemas import parse_heartbeat
 from dispatch.telemetry.liveness_store import Beat, LivenessStore
 from dispatch.telemetry.models import Device
-from dispatch.telemetry.schemas import EventIn, parse_batch
+from dispatch.telemetry.schemas import parse_batch
 
 log = logging.getLogger("rescue.mqtt")
 Clock = Callable[[], datetime]
@@ -108,10 +108,7 @@ class DeviceKeys:
 @dataclass(slots=True)
 class _Events:
     index: int
-    device_id: str
-    elevator_id: int
-    events: list[EventIn]
-    raw: list[dict[str, Any]]
+    item: service.DeviceBatch
 
 
 class Refused(Exception):
@@ -194,7 +191,8 @@ class Processor:
                     if ev.occurred_at > horizon:
                         raise Refused("body", f"events.{j}.occurred_at: later than the "
                                               "server clock allows")
-                batches.append(_Events(i, topic.device_id, key.elevator_id, events, raw))
+                batches.append(_Events(i, service.DeviceBatch(topic.device_id, key.elevator_id,
+                                                               events, raw)))
                 beats.append(liveness.beat(topic.device_id, key.elevator_id, now))
             except Refused as exc:
                 self._refuse(counts, m, exc.reason, str(exc))
@@ -219,33 +217,29 @@ class Processor:
                     detail[:200])
 
     def _store_events(self, batches: list[_Events], now: datetime, counts: Counter[str]) -> None:
-        ordered = sorted(batches, key=lambda b: (b.elevator_id, b.index))  # one lock order
         try:
             with self.factory.begin() as session:
-                results = [self._ingest(session, b, now) for b in ordered]
+                results = service.ingest_many(session, [b.item for b in batches], now=now,
+                                              settings=self.settings)
         except OperationalError:
             raise
         except Exception:
             log.exception("mqtt: a batch of %d event messages failed; retrying one by one",
-                          len(ordered))
+                          len(batches))
             results = []
-            for b in ordered:
+            for b in batches:
                 try:
                     with self.factory.begin() as session:
-                        results.append(self._ingest(session, b, now))
+                        results.extend(service.ingest_many(session, [b.item], now=now,
+                                                           settings=self.settings))
                 except OperationalError:
                     raise
                 except Exception:
                     counts["failed"] += 1
-                    log.exception("mqtt: event message of device %s failed", b.device_id)
-        for stored, dup in results:
-            counts["events_stored"] += stored
-            counts["events_duplicate"] += dup
-
-    def _ingest(self, session: Session, b: _Events, now: datetime) -> tuple[int, int]:
-        r = service.ingest(session, device_id=b.device_id, elevator_id=b.elevator_id,
-                           events=b.events, raw=b.raw, now=now, settings=self.settings)
-        return r.stored, r.duplicates
+                    log.exception("mqtt: event message of device %s failed", b.item.device_id)
+        for r in results:
+            counts["events_stored"] += r.stored
+            counts["events_duplicate"] += r.duplicates
 
 
 # --- the broker side -------------------------------------------------------------------------

@@ -271,6 +271,29 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
             stop.set()
             for t in threads:
                 t.join(timeout=10)
+            # capacity: fault events only (no incident to open), 10 per message, flat out
+            n_cap = args.capacity // 10
+            devs = list(secrets)
+            cap = [(0.0, devs[i % len(devs)],
+                    [{"event_id": f"cap-{i:06d}-{j}", "code": "02", "occurred_at": 0.0}
+                     for j in range(10)]) for i in range(n_cap)]
+            before = len(watch.stored_at)
+            stop2 = threading.Event()
+            poller = threading.Thread(target=poll_db, args=(url, stop2, watch), daemon=True)
+            poller.start()
+            proc = ctx.Process(target=publish_events,
+                               args=(broker, cap, secrets, time.time() + 1.0, out))
+            proc.start()
+            cap_sent = out.get(timeout=600)[1]
+            proc.join(timeout=30)
+            deadline = time.time() + 120
+            while time.time() < deadline and len(watch.stored_at) < before + n_cap * 10:
+                time.sleep(0.1)
+            stop2.set()
+            poller.join(timeout=10)
+            cap_first = min(t for *_, t in cap_sent)
+            cap_last = max(v for k, v in watch.stored_at.items() if k[1].startswith("cap-"))
+            cap_eps = n_cap * 10 / (cap_last - cap_first)
             status = {}
             try:
                 import httpx
@@ -292,12 +315,13 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
                   if k in watch.stored_at]
     console_lat = [watch.received[lift] - first_entrapment[lift] for lift in watch.received
                    if lift in first_entrapment]
-    last_stored = max(watch.stored_at.values()) if watch.stored_at else first_pub
+    last_stored = max((v for k, v in watch.stored_at.items() if not k[1].startswith("cap-")),
+                      default=first_pub)
     hb = [(t, n) for t, n in watch.hb_counts]
     hb_total = hb[-1][1] if hb else 0
     hb_start = next((t for t, n in hb if n > 0), first_pub)
     hb_end = next((t for t, n in hb if n >= hb_total), hb[-1][0] if hb else first_pub)
-    check = alarm_storm.verify(url, plan)
+    check = alarm_storm.verify(url, plan, extra_events=n_cap * 10)
     store.clear()
     store.close()
     return {"consumers": consumers, "events": len(plan.unique), "sent_events": plan.sent_events,
@@ -307,7 +331,8 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
             "console": percentiles_ms(console_lat) if console_lat else (0, 0, 0),
             "console_n": len(console_lat), "hb_sent": hb_sent, "hb_done": hb_total,
             "hb_per_s": hb_total / max(1e-9, hb_end - hb_start),
-            "hb_offered": args.terminals / args.hb_interval, "check": check, "counters": status}
+            "hb_offered": args.terminals / args.hb_interval, "check": check, "counters": status,
+            "capacity_events_per_s": cap_eps}
 
 
 def run_http(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -338,6 +363,7 @@ def main() -> None:
     p.add_argument("--terminals", type=int, default=50000, help="heartbeating terminals")
     p.add_argument("--hb-interval", type=float, default=5.0, help="compressed interval (s)")
     p.add_argument("--hb-duration", type=float, default=15.0)
+    p.add_argument("--capacity", type=int, default=20000, help="fault events, capacity run")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--runs", default="http,1,2")
     p.add_argument("--geo-cache", default=str(Path("var/geo-cache").resolve()))
@@ -372,7 +398,10 @@ def main() -> None:
                 f"{r['hb_done']} processed → [bold]{r['hb_per_s']:.0f} heartbeats/s[/]; "
                 f"exactly once: {c['exactly_once']} ({c['stored']} of {c['distinct_sent']}), "
                 f"incidents {c['incidents']} for {c['lifts_expected']} lifts, one per lift: "
-                f"{c['one_per_lift']}; counters {r['counters']}")
+                f"{c['one_per_lift']}")
+            console.print(f"  capacity: {args.capacity} fault events, 10 per message, flat out "
+                          f"→ [bold]{r['capacity_events_per_s']:.0f} events/s[/]; counters "
+                          f"{r['counters']}")
 
 
 if __name__ == "__main__":

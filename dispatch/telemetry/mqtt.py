@@ -8,10 +8,12 @@ subscriptions, batching messages into one transaction and acknowledging after co
 - Messages are checked like HTTP requests (``telemetry.envelope``): signature over
   ``ts + "." + body`` with the device's secret; refused messages are logged, counted and
   acknowledged (a resend cannot make them valid), nothing of them is stored.
-- Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms`` make a batch: all its event
-  messages go through the HTTP API's ``service.ingest`` in ONE transaction (exactly once per
-  ``(device, event_id)``), then heartbeats and other signs of life go to the liveness store,
-  then every message of the batch is acknowledged (``manual_ack``) — never before its commit.
+- Events and heartbeats have a lane (queue and worker thread) each, so heartbeats never wait
+  behind a slow event transaction. Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms``
+  make a batch: its event messages go through the HTTP API's rules (``service.ingest_many``)
+  in ONE transaction (exactly once per ``(device, event_id)``), heartbeats and other signs of
+  life go to the liveness store, then every message of the batch is acknowledged
+  (``manual_ack``) — never before its commit.
   A crash before the acknowledgement makes the broker deliver again; ``ingest`` answers those
   as duplicates and stores nothing twice.
 - A database outage (``OperationalError``) keeps the batch and retries it; any other error in
@@ -302,11 +304,13 @@ class MqttConsumer:
         self.client_id = client_id
         self.connected = threading.Event()
         self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
-        self._inbox: queue.Queue[Inbound] = queue.Queue()
+        # two lanes, so heartbeats never wait behind a slow event transaction
+        self._inboxes: dict[str, queue.Queue[Inbound]] = {"events": queue.Queue(),
+                                                          "heartbeat": queue.Queue()}
         self._stop = threading.Event()
         self._dead = False
         self._generation = 0
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         self._client = self._make_client()
 
     def _make_client(self) -> Any:
@@ -348,7 +352,9 @@ class MqttConsumer:
             log.warning("mqtt: disconnected (%s); reconnecting", reason)
 
     def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
-        self._inbox.put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        lane = "heartbeat" if msg.topic.endswith("/heartbeat") else "events"
+        self._inboxes[lane].put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos,
+                                        self._generation))
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -361,15 +367,18 @@ class MqttConsumer:
         self._client.connect_async(self.address.host, self.address.port, keepalive=30,
                                    clean_start=False, properties=props)
         self._client.loop_start()
-        self._worker = threading.Thread(target=self._run, name="rescue-mqtt", daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._run, args=(inbox,), daemon=True,
+                                          name=f"rescue-mqtt-{lane}")
+                         for lane, inbox in self._inboxes.items()]
+        for w in self._workers:
+            w.start()
 
     def stop(self) -> None:
         """Disconnect cleanly. Messages received but not yet committed are not acknowledged:
         the broker keeps them in the session for the next start."""
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for w in self._workers:
+            w.join(timeout=30)
         self._client.disconnect()
         self._client.loop_stop()
         self._release()
@@ -383,8 +392,8 @@ class MqttConsumer:
         sock = self._client.socket()
         if sock is not None:
             sock.close()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
+        for w in self._workers:
+            w.join(timeout=30)
         self._release()
 
     def _release(self) -> None:
@@ -393,9 +402,9 @@ class MqttConsumer:
             self._lock_file = None
 
     # -- the worker -------------------------------------------------------------------------
-    def _next_batch(self) -> list[Inbound]:
+    def _next_batch(self, inbox: queue.Queue[Inbound]) -> list[Inbound]:
         try:
-            first = self._inbox.get(timeout=0.2)
+            first = inbox.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
@@ -403,15 +412,14 @@ class MqttConsumer:
         while len(batch) < self.settings.mqtt_batch_size:
             left = deadline - time.monotonic()
             try:
-                batch.append(self._inbox.get(timeout=left) if left > 0
-                             else self._inbox.get_nowait())
+                batch.append(inbox.get(timeout=left) if left > 0 else inbox.get_nowait())
             except queue.Empty:
                 break
         return batch
 
-    def _run(self) -> None:
+    def _run(self, inbox: queue.Queue[Inbound]) -> None:
         while not self._stop.is_set():
-            batch = self._next_batch()
+            batch = self._next_batch(inbox)
             if not batch:
                 continue
             delay = 0.5
@@ -437,7 +445,8 @@ class MqttConsumer:
             self._ack(batch)
 
     def _ack(self, batch: list[Inbound]) -> None:
-        """Acknowledge in arrival order (MQTT's rule), only on the connection it came on."""
+        """Acknowledge in arrival order within a lane, only on the connection it came on
+        (the broker matches acknowledgements by packet id)."""
         gen = self._generation
         for m in batch:
             if m.qos > 0 and m.generation == gen:
@@ -446,4 +455,5 @@ class MqttConsumer:
     def status(self) -> dict[str, Any]:
         return {"client_id": self.client_id, "connected": self.connected.is_set(),
                 "broker": f"{self.address.host}:{self.address.port}",
-                "queued": self._inbox.qsize(), "counts": self.stats.snapshot()}
+                "queued": sum(q.qsize() for q in self._inboxes.values()),
+                "counts": self.stats.snapshot()}

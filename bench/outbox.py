@@ -41,7 +41,7 @@ from dispatch.dispatching.service import (
     end_open_work,
     load_for_dispatch,
 )
-from dispatch.events import EVENT_HOOKS, Actor, transition
+from dispatch.events import Actor, register_hook, transition
 from dispatch.incidents.schemas import IncidentCreate
 from dispatch.incidents.service import create_incident
 from dispatch.models import Elevator
@@ -50,6 +50,7 @@ from dispatch.notifications.channels import Channels
 from dispatch.notifications.delivery import run_outbox
 from dispatch.notifications.models import Notification
 from dispatch.settings import Settings
+from dispatch.uow import unit_of_work
 from notify.channel import Outbound
 from notify.fake_twilio import FakeTwilio
 from notify.log_channel import LogChannel
@@ -76,10 +77,11 @@ def overhead(url: str, *, incidents: int, cache_dir: Path) -> dict[str, float]:
     actor = Actor("bench-operator", "operator")
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
     timed = _Timed()
+    hooked = session_factory(engine)
+    register_hook(hooked, timed)
     with_hook: list[float] = []
     without: list[float] = []
     hook_self: list[float] = []
-    outbox.uninstall()
     try:
         for k in range(2 * incidents + 20):
             on = k % 2 == 0
@@ -91,19 +93,14 @@ def overhead(url: str, *, incidents: int, cache_dir: Path) -> dict[str, float]:
                     actor=actor, user_id=None, now=now, settings=settings)
                 s.commit()
                 incident_id = inc.id
-            if on:
-                EVENT_HOOKS.append(timed)
             timed.total = 0.0
             t0 = time.perf_counter()
-            with factory() as s:
+            with unit_of_work(hooked if on else factory) as s:
                 incident = load_for_dispatch(s, incident_id)
                 transition(s, incident, lifecycle.CONFIRMED, actor=actor, at=now)
                 ctx = DispatchContext(settings=settings, router=router, now=now, actor=actor)
                 dispatch_incident(s, incident, ctx=ctx)
-                s.commit()
             elapsed = time.perf_counter() - t0
-            if on:
-                EVENT_HOOKS.remove(timed)
             if k >= 20:
                 (with_hook if on else without).append(elapsed)
                 if on:
@@ -117,7 +114,6 @@ def overhead(url: str, *, incidents: int, cache_dir: Path) -> dict[str, float]:
         with factory() as s:
             rows = s.scalar(select(func.count()).select_from(Notification)) or 0
     finally:
-        outbox.install()
         engine.dispose()
     w, wo, h = (np.array(x) * 1000 for x in (with_hook, without, hook_self))
     return {"n": len(w), "with_p50": float(np.median(w)), "without_p50": float(np.median(wo)),

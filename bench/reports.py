@@ -30,14 +30,15 @@ from dispatch.db import make_engine
 from dispatch.events import Actor, append_event
 from dispatch.fixtures.loader import load_taiyuan
 from dispatch.migrate import upgrade
-from dispatch.models import Incident, IncidentEvent, User
+from dispatch.models import Incident, IncidentEvent
 from dispatch.reports import demo_history, kpis, service
 from dispatch.reports.facts import compute
 from dispatch.reports.models import ReportFact
+from dispatch.scoping import Visibility
 
 END = datetime(2026, 11, 1, tzinfo=service.LOCAL_TZ)
 PERIOD = service.Period((END - timedelta(days=365)).astimezone(UTC), END.astimezone(UTC))
-ADMIN = User(role="admin", username="bench")
+ADMIN = Visibility.internal()
 
 
 def timed(fn: Any, runs: int) -> tuple[list[float], Any]:

@@ -18,6 +18,7 @@ from dispatch.dispatching.router import router as dispatching_router
 from dispatch.elevators.router import router as elevators_router
 from dispatch.errors import install_handlers
 from dispatch.events import publish_after_commit
+from dispatch.hooks import install_event_hooks
 from dispatch.incidents.router import router as incidents_router
 from dispatch.jobs import JobLoop
 from dispatch.mapdata.router import router as geo_router
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
+    install_event_hooks(app.state.sessionmaker)
     app.state.secret_key = settings.resolved_secret_key()
     app.state.bus = make_bus(settings.redis_url, scope=settings.database_url)
     publish_after_commit(app.state.sessionmaker, app.state.bus)

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
@@ -87,7 +94,7 @@ def fixtures_load(
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -104,7 +111,8 @@ def users_add(
     role: Annotated[str, typer.Option(help=f"One of {', '.join(ROLES)}.")],
     password: Annotated[str | None, typer.Option(help="Password (prompted if omitted).")] = None,
     team_id: Annotated[int | None, typer.Option(help="Team of a crew member.")] = None,
-    region: Annotated[str | None, typer.Option(help="Zone name an office user sees.")] = None,
+    region: Annotated[str | None, typer.Option(
+        help="Zone (code or name) an office user is limited to.")] = None,
     display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "",
 ) -> None:
     """Create a user with an argon2-hashed password."""
@@ -113,15 +121,15 @@ def users_add(
     if role == "crew" and team_id is None:
         raise typer.BadParameter("a crew user needs --team-id", param_hint="--team-id")
     from sqlalchemy import select
-    from sqlalchemy.orm import Session
 
     from dispatch.auth.passwords import hash_password
-    from dispatch.models import Team, User
+    from dispatch.models import Team, User, Zone
+    from dispatch.uow import command_unit_of_work
 
     pw = password or getpass.getpass("password: ")
     if len(pw) < 8:
         raise typer.BadParameter("at least 8 characters", param_hint="--password")
-    with Session(_engine()) as session:
+    with command_unit_of_work() as session:
         if session.scalar(select(User).where(User.username == username)):
             raise typer.BadParameter(f"user {username!r} exists", param_hint="username")
         org_id = None
@@ -130,24 +138,27 @@ def users_add(
             if team is None:
                 raise typer.BadParameter(f"no team {team_id}", param_hint="--team-id")
             org_id = team.organization_id
+        zone_id = None
+        if region is not None:
+            zone_id = session.scalar(select(Zone.id).where(
+                (Zone.code == region) | (Zone.name == region)))
+            if zone_id is None:
+                raise typer.BadParameter(f"no zone {region!r}", param_hint="--region")
         session.add(User(username=username, role=role, password_hash=hash_password(pw),
-                         team_id=team_id, organization_id=org_id, region=region,
+                         team_id=team_id, organization_id=org_id, region_zone_id=zone_id,
                          display_name=display_name or username))
-        session.commit()
     console.print(f"user {username} ({role}) created")
 
 
 @users_app.command("demo")
 def users_demo() -> None:
     """Create the demo users (idempotent) and print their logins."""
-    from sqlalchemy.orm import Session
-
     from dispatch.fixtures.loader import create_demo_users
+    from dispatch.uow import command_unit_of_work
 
     settings = get_settings()
-    with Session(_engine()) as session:
+    with command_unit_of_work() as session:
         rows = create_demo_users(session, password=settings.demo_password)
-        session.commit()
     table = Table(title="Demo logins — DEMO ONLY, change or remove before real use / 仅供演示")
     for col in ("username", "role", "what", "password"):
         table.add_column(col)

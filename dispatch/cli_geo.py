@@ -12,6 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -145,7 +146,7 @@ def _demo_points(net: RoadNetwork) -> tuple[npt.NDArray[np.float64], npt.NDArray
     return np.asarray(stations), np.column_stack([net.lon[idx], net.lat[idx]])
 
 
-def _box(a: float, b: float, c: float, d: float):
+def _box(a: float, b: float, c: float, d: float) -> Any:
     from shapely.geometry import box
 
     return box(a, b, c, d)

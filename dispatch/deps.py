@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Request, WebSocket, WebSocketException
 from fastapi.security import OAuth2PasswordBearer
@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 from dispatch.auth.tokens import read_token
 from dispatch.errors import Problem
 from dispatch.models import User
+from dispatch.routing import router_for
+from dispatch.scoping import Visibility
 from dispatch.settings import Settings
+from dispatch.uow import unit_of_work
+from geo.router import Router
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
 COOKIE_NAME = "rescue_token"
@@ -30,7 +34,10 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+    """The request's unit of work: committed after the route function returns (before the
+    response is sent, so a failed commit is still answered as an error), rolled back if it
+    raised."""
+    with unit_of_work(request.app.state.sessionmaker) as session:
         yield session
 
 
@@ -43,7 +50,7 @@ async def get_now() -> datetime:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 
 
@@ -68,7 +75,7 @@ def current_user(request: Request, session: SessionDep,
     return user
 
 
-def require_roles(*roles: str) -> Callable[..., User]:
+def require_roles(*roles: str) -> Callable[..., Any]:
     """A dependency admitting only users whose role is in ``roles`` (403 otherwise)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
@@ -95,11 +102,33 @@ def access_rule(dep: Any) -> tuple[str, ...] | None:
     return getattr(dep, "__access_roles__", None)
 
 
+def viewer(user: Annotated[User, Depends(current_user)], session: SessionDep) -> Visibility:
+    """What the signed-in user may see and act on (``dispatch.scoping``); carries no access
+    rule itself: the route's role dependency says who may call it."""
+    return Visibility.for_user(user, session)
+
+
+ViewerDep = Annotated[Visibility, Depends(viewer)]
+
+
+def get_router(settings: SettingsDep) -> Router:
+    return router_for(settings)
+
+
+RouterDep = Annotated[Router, Depends(get_router)]
+
 Operator = Annotated[User, Depends(require_roles("operator", "supervisor"))]
 Staff = Annotated[User, Depends(require_roles("operator", "supervisor", "office", "admin"))]
 Admin = Annotated[User, Depends(require_roles("admin"))]
 AnyUser = Annotated[User, Depends(require_roles(*ROLES))]
 Public = Depends(public)
+
+
+class StreamIdentity(NamedTuple):
+    """Who a websocket belongs to: what it may receive, and the language of its page."""
+
+    viewer: Visibility
+    lang: str
 
 
 def require_ws_roles(*roles: str) -> Callable[..., Any]:
@@ -111,21 +140,19 @@ def require_ws_roles(*roles: str) -> Callable[..., Any]:
     if unknown:
         raise ValueError(f"unknown roles {unknown}")
 
-    async def dependency(websocket: WebSocket) -> User:
+    async def dependency(websocket: WebSocket) -> StreamIdentity:
         token = (websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
                  or _ws_bearer(websocket))
         claims = read_token(token, secret=websocket.app.state.secret_key) if token else None
         if claims is None or claims.get("scope") != "session":
             raise WebSocketException(code=1008, reason="not authenticated")
-        with websocket.app.state.sessionmaker(expire_on_commit=False) as session:
+        with websocket.app.state.sessionmaker() as session:
             user = session.get(User, int(claims["sub"]))
-            if user is not None:
-                session.expunge(user)
-        if user is None or not user.active:
-            raise WebSocketException(code=1008, reason="unknown or disabled user")
-        if user.role not in roles:
-            raise WebSocketException(code=1008, reason=f"role {user.role} may not do this")
-        return user
+            if user is None or not user.active:
+                raise WebSocketException(code=1008, reason="unknown or disabled user")
+            if user.role not in roles:
+                raise WebSocketException(code=1008, reason=f"role {user.role} may not do this")
+            return StreamIdentity(Visibility.for_user(user, session), user.lang)
 
     dependency.__access_roles__ = roles  # type: ignore[attr-defined]
     return dependency
@@ -136,4 +163,4 @@ def _ws_bearer(websocket: WebSocket) -> str | None:
     return auth[7:] if auth.lower().startswith("bearer ") else None
 
 
-StreamUser = Annotated[User, Depends(require_ws_roles(*ROLES))]
+StreamUser = Annotated[StreamIdentity, Depends(require_ws_roles(*ROLES))]

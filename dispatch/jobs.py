@@ -24,10 +24,12 @@ from dispatch import lifecycle, timers
 from dispatch.dispatching.service import DispatchContext, dispatch_incident, open_assignments
 from dispatch.dispatching.steps import StepInput, apply_step, load_assignment
 from dispatch.dispatching.surge_service import dispatch_surge, waiting_incidents
-from dispatch.events import Actor, append_event
+from dispatch.events import Actor, append_event, update_incident
+from dispatch.hooks import install_event_hooks
 from dispatch.models import Incident, ScheduledTask
 from dispatch.notifications.delivery import run_outbox
 from dispatch.settings import Settings
+from dispatch.uow import unit_of_work
 from geo.router import Router
 
 log = logging.getLogger("rescue.jobs")
@@ -52,7 +54,7 @@ def on_offer_timeout(session: Session, task: ScheduledTask, ctx: DispatchContext
     a = load_assignment(session, task.assignment_id, None)
     if a.state != lifecycle.OFFERED:
         return f"assignment already {a.state}"
-    apply_step(session, a, "timeout", StepInput(), ctx=ctx, user=None)
+    apply_step(session, a, "timeout", StepInput(), ctx=ctx, viewer=None)
     return "timed out"
 
 
@@ -70,9 +72,9 @@ def on_sla_overdue(session: Session, task: ScheduledTask, ctx: DispatchContext) 
     incident = _incident(session, task)
     if incident.arrived_at is not None or incident.state not in lifecycle.ACTIVE_STATES:
         return "no longer needed"
-    incident.at_risk = True
-    append_event(session, incident, type="sla_overdue", actor=ctx.actor, at=ctx.now,
-                 payload={"deadline": incident.sla_deadline.isoformat()})
+    update_incident(session, incident, actor=ctx.actor, at=ctx.now, why="arrival deadline passed",
+                    event_type="sla_overdue",
+                    payload={"deadline": incident.sla_deadline.isoformat()}, at_risk=True)
     return "overdue"
 
 
@@ -135,40 +137,41 @@ def _claim(session: Session, now: datetime, worker: str) -> ScheduledTask | None
                                     ScheduledTask.status == "pending")
         .values(status="running", handled_by=worker),
         execution_options={"synchronize_session": False})
-    if claimed.rowcount != 1:
-        session.rollback()
+    if getattr(claimed, "rowcount", 0) != 1:
         return None
     return session.get(ScheduledTask, task_id, populate_existing=True)
 
 
 def run_due_tasks(factory: sessionmaker[Session], *, settings: Settings, router: Router,
                   now: datetime, worker: str | None = None, limit: int = 1000) -> int:
-    """Handle every task due at ``now``; returns how many were handled."""
+    """Handle every task due at ``now``, each in its own unit of work; returns how many."""
+    install_event_hooks(factory)
     worker = worker or worker_name()
     handled = 0
     while handled < limit:
-        with factory() as session:
-            task = _claim(session, now, worker)
-            if task is None:
-                session.rollback()
-                return handled
-            ctx = DispatchContext(settings=settings, router=router, now=now,
-                                  actor=Actor.system(f"job:{task.kind}"))
-            try:
+        task_id: int | None = None
+        try:
+            with unit_of_work(factory) as session:
+                task = _claim(session, now, worker)
+                if task is None:
+                    return handled
+                task_id = task.id
+                ctx = DispatchContext(settings=settings, router=router, now=now,
+                                      actor=Actor.system(f"job:{task.kind}"))
                 result = HANDLERS[task.kind](session, task, ctx)
                 task.status, task.handled_at, task.result = "done", now, result[:200]
-                session.commit()
-            except Exception as exc:
-                session.rollback()
-                log.exception("task %s (%s) failed", task.id, task.kind)
-                _record_failure(factory, task.id, now, exc)
+        except Exception as exc:
+            if task_id is None:
+                raise
+            log.exception("task %s failed", task_id)
+            _record_failure(factory, task_id, now, exc)
         handled += 1
     return handled
 
 
 def _record_failure(factory: sessionmaker[Session], task_id: int, now: datetime,
                     exc: Exception) -> None:
-    with factory() as session:
+    with unit_of_work(factory) as session:
         task = session.get(ScheduledTask, task_id)
         if task is None:
             return
@@ -178,7 +181,6 @@ def _record_failure(factory: sessionmaker[Session], task_id: int, now: datetime,
             task.status = "failed"
         else:
             task.due_at = now + timedelta(seconds=5 * 2 ** task.attempts)
-        session.commit()
 
 
 class JobLoop:
@@ -186,6 +188,7 @@ class JobLoop:
 
     def __init__(self, factory: sessionmaker[Session], *, settings: Settings,
                  router: Callable[[], Router]) -> None:
+        install_event_hooks(factory)
         self.factory = factory
         self.settings = settings
         self.router = router

@@ -6,12 +6,12 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from dispatch.settings import ROOT
+from dispatch.resources import data_path
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.set_main_option("script_location", str(data_path("alembic")))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

@@ -1,4 +1,5 @@
-"""Tables. One module because the core model is small and read together; see docs/model.md.
+"""Tables. One module because the core model is small and read together (other domains keep
+their tables beside their code: notifications, telemetry, reports).
 
 Conventions: times are timezone-aware UTC; points are ``GeoPoint`` (WGS-84); enumerations are
 short strings checked by the domain modules (not database enums), so both backends and future
@@ -167,7 +168,8 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(120), default="")
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
-    region: Mapped[str | None] = mapped_column(String(64))
+    region_zone_id: Mapped[int | None] = mapped_column(ForeignKey("zone.id"))
+    """An office user's region: the zone it sees (None: everything). See ``dispatch.scoping``."""
     lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

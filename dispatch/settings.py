@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatch.resources import data_path
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
     )
 
     geo_roads: Path = Field(
-        default=ROOT / "fixtures/taiyuan/taiyuan_core_roads_osm.geojson",
+        default=data_path("fixtures") / "taiyuan/taiyuan_core_roads_osm.geojson",
         description="OSM extract for the road graph (.geojson of ways or .osm.pbf).",
     )
     geo_cache_dir: Path = Field(

@@ -22,7 +22,10 @@ fi
 command -v redis-server >/dev/null || need+=(redis-server)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 [ -x /usr/bin/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei" || need+=(fonts-wqy-microhei)
+# fc-list's output is read whole first: `fc-list | grep -q` under pipefail fails with 141
+# (SIGPIPE) whenever grep exits before fc-list has written everything.
+fonts=$(fc-list : family 2>/dev/null || true)
+case "$fonts" in *"WenQuanYi Micro Hei"*) ;; *) need+=(fonts-wqy-microhei) ;; esac
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-services: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

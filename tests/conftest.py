@@ -22,6 +22,7 @@ from dispatch.all_models import Base
 from dispatch.app import create_app
 from dispatch.db import make_engine, recreate_postgres_database, session_factory
 from dispatch.deps import get_now
+from dispatch.hooks import install_event_hooks
 from dispatch.jobs import run_due_tasks
 from dispatch.migrate import upgrade
 from dispatch.routing import router_for
@@ -72,7 +73,9 @@ def _truncate(engine: Engine) -> None:
 def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
     """A session factory on a clean database (registry tables emptied, zones kept)."""
     _truncate(engine)
-    yield session_factory(engine)
+    factory = session_factory(engine)
+    install_event_hooks(factory)  # as create_app does: services write their outbox rows
+    yield factory
 
 
 @pytest.fixture

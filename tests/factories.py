@@ -86,7 +86,12 @@ def make_team(session: Session, *, organization: Organization | None = None, **k
 
 
 def make_user(session: Session, role: str, **kw: Any) -> User:
+    """A user; ``region=<zone name>`` limits an office user to that zone."""
     n = next(_seq)
+    region = kw.pop("region", None)
+    if region is not None:
+        kw["region_zone_id"] = session.scalar(select(Zone.id).where(Zone.name == region))
+        assert kw["region_zone_id"] is not None, f"no zone {region}"
     if PASSWORD not in _HASH:
         _HASH[PASSWORD] = hash_password(PASSWORD)
     user = User(username=kw.pop("username", f"{role}{n}"), role=role,

@@ -1,7 +1,7 @@
 """Terminal liveness (issue 19): device_liveness, terminal_alert.
 
 Revision ID: 0006_mqtt
-Revises: 0004 (becomes 0005 once the #11 migration is on main)
+Revises: 0005
 Create Date: 2026-12-02 07:39:00.991893
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import dispatch.models
 
 revision: str = "0006_mqtt"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

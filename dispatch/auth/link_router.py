@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch.auth.links import LinkClaims, read_link_token
@@ -21,7 +21,8 @@ from dispatch.auth.passwords import hash_password
 from dispatch.auth.router import TokenOut, start_session
 from dispatch.deps import SessionDep, SettingsDep
 from dispatch.errors import Problem
-from dispatch.models import Team, User
+from dispatch.models import Team, User, utcnow
+from dispatch.scoping import Visibility
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -44,21 +45,20 @@ valid_link.__access_roles__ = ("crew-link",)  # type: ignore[attr-defined]
 
 
 def crew_account(session: Session, team: Team) -> User:
-    """The team's crew user, created on first use (a concurrent first use is tolerated)."""
+    """The team's crew user, created on first use (a concurrent first use inserts nothing)."""
     username = f"crew-{team.code}"[:64]
     user = session.scalar(select(User).where(User.username == username))
     if user is not None:
         return user
-    user = User(username=username, role="crew", display_name=team.name, team_id=team.id,
-                organization_id=team.organization_id, lang=team.lang,
-                password_hash=hash_password(secrets.token_urlsafe(32)))
-    session.add(user)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        user = session.scalar(select(User).where(User.username == username))
-        assert user is not None
+    values = dict(username=username, role="crew", display_name=team.name, team_id=team.id,
+                  organization_id=team.organization_id, lang=team.lang, active=True,
+                  password_hash=hash_password(secrets.token_urlsafe(32)), created_at=utcnow())
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(User).values(**values)
+                    .on_conflict_do_nothing(index_elements=["username"]))
+    user = session.scalar(select(User).where(User.username == username))
+    assert user is not None
     return user
 
 
@@ -70,6 +70,6 @@ def login_by_link(claims: Annotated[LinkClaims, Depends(valid_link)], request: R
         raise Problem(401, "Invalid or expired link", "the team no longer exists",
                       field="token")
     user = crew_account(session, team)
-    if not user.active or user.role != "crew" or user.team_id != team.id:
+    if not user.active or not Visibility.for_user(user).may_act_on_team(team.id):
         raise Problem(403, "Crew account disabled", field="token")
     return start_session(request, response, user, settings)

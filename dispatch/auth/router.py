@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from dispatch.auth.passwords import verify_password
 from dispatch.auth.tokens import issue_token
-from dispatch.deps import COOKIE_NAME, AnyUser, Public, SessionDep, SettingsDep
+from dispatch.deps import COOKIE_NAME, AnyUser, Public, SessionDep, SettingsDep, ViewerDep
 from dispatch.errors import Problem
 from dispatch.models import User
 from dispatch.settings import Settings
@@ -36,7 +36,10 @@ class MeOut(BaseModel):
     team_id: int | None
     organization_id: int | None
     region: str | None
+    """An office user's zone (name), if it is limited to one."""
+    region_zone_id: int | None
     lang: str
+    read_only: bool
 
 
 @router.post("/token", response_model=TokenOut, dependencies=[Public])
@@ -77,5 +80,9 @@ def logout(response: Response) -> Response:
 
 
 @router.get("/me", response_model=MeOut)
-def me(user: AnyUser) -> MeOut:
-    return MeOut.model_validate(user, from_attributes=True)
+def me(user: AnyUser, viewer: ViewerDep) -> MeOut:
+    return MeOut(id=user.id, username=user.username, role=user.role,
+                 display_name=user.display_name, team_id=user.team_id,
+                 organization_id=user.organization_id, region=viewer.region_name,
+                 region_zone_id=viewer.region_zone_id, lang=user.lang,
+                 read_only=viewer.read_only)

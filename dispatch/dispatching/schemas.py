@@ -84,7 +84,10 @@ class AssignmentOut(BaseModel):
     straight_line: bool
     override_reason: str | None
     decline_reason: str | None
-    ranking: list[dict[str, Any]]
+    open: bool
+    """Offered, accepted, en route or on scene: the team is on this job."""
+    ranking: list[dict[str, Any]] | None = None
+    """The audit record of the choice (detail views; left out of board rows)."""
 
 
 class TeamOut(BaseModel):

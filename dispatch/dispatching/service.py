@@ -20,8 +20,22 @@ from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 
 from dispatch import lifecycle, timers
 from dispatch.errors import Problem
-from dispatch.events import Actor, append_event, transition
-from dispatch.models import Assignment, Elevator, Incident, Organization, Team, TeamPosition
+from dispatch.events import (
+    Actor,
+    append_event,
+    transition,
+    transition_assignment,
+    update_incident,
+)
+from dispatch.models import (
+    Assignment,
+    Elevator,
+    Incident,
+    Organization,
+    Team,
+    TeamPosition,
+    User,
+)
 from dispatch.policy import Candidate, Decision, PolicyConfig, Ranked, decide, escalation_level
 from dispatch.policy import prefilter as prefilter_candidates
 from dispatch.settings import Settings
@@ -48,6 +62,13 @@ class DispatchContext:
     actor: Actor
     timing: Timing = field(default_factory=Timing)
 
+    @classmethod
+    def for_user(cls, user: User | None, settings: Settings, router: Router, now: datetime,
+                 via: str = "api") -> DispatchContext:
+        """A context acting as ``user`` (the system when None)."""
+        actor = Actor(user.username, user.role, via) if user else Actor.system()
+        return cls(settings=settings, router=router, now=now, actor=actor)
+
 
 def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:
     """The settings' policy, with the zone's overrides applied (e.g. a longer county turnout)."""
@@ -55,7 +76,8 @@ def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:
                         max_per_level=settings.max_candidates_per_level,
                         failures_before_escalation=settings.failures_before_escalation)
     overrides = settings.zone_overrides.get(zone_name, {})
-    allowed = {k: v for k, v in overrides.items() if k in PolicyConfig.__dataclass_fields__}
+    allowed: dict[str, Any] = {k: v for k, v in overrides.items()
+                               if k in PolicyConfig.__dataclass_fields__}
     if "max_per_level" in allowed:
         allowed["max_per_level"] = int(allowed["max_per_level"])
     if "failures_before_escalation" in allowed:
@@ -134,7 +156,7 @@ def book_team(session: Session, team_id: int) -> bool:
         update(Team).where(Team.id == team_id, Team.status == "available",
                            Team.on_duty.is_(True)).values(status="offered"),
         execution_options={"synchronize_session": False})
-    return result.rowcount == 1
+    return getattr(result, "rowcount", 0) == 1
 
 
 def set_team_status(session: Session, team_id: int, status: str) -> None:
@@ -174,13 +196,14 @@ def offer_history(session: Session, incident_id: int) -> OfferHistory:
         failures=Counter(r.level for r in failed), failed_teams=[r.team_id for r in failed])
 
 
-def _reschedule_clock(session: Session, incident: Incident, *, settings: Settings,
-                      now: datetime) -> None:
+def _reschedule_clock(session: Session, incident: Incident, *, ctx: DispatchContext) -> None:
     """Zones whose clock starts at dispatch get their deadline at the first offer."""
-    zone = incident.zone
+    zone, now, settings = incident.zone, ctx.now, ctx.settings
     if zone.clock_start != "dispatched" or incident.dispatched_at is not None:
         return
-    incident.sla_deadline = now + timedelta(minutes=incident.sla_minutes)
+    update_incident(session, incident, actor=ctx.actor, at=now,
+                    why="clock starts at dispatch",
+                    sla_deadline=now + timedelta(minutes=incident.sla_minutes))
     timers.cancel(session, incident_id=incident.id, kinds=("sla_warning", "sla_overdue"),
                   now=now, why="clock starts at dispatch")
     schedule_sla(session, incident, settings=settings)
@@ -218,7 +241,7 @@ def make_offer(session: Session, incident: Incident, chosen: Ranked, decision: D
            override_reason: str | None = None) -> Assignment:
     now, settings = ctx.now, ctx.settings
     if not parallel:
-        _reschedule_clock(session, incident, settings=settings, now=now)
+        _reschedule_clock(session, incident, ctx=ctx)
     assignment = insert_assignment(session, {
         "incident_id": incident.id, "team_id": chosen.team_id, "level": chosen.level,
         "state": lifecycle.OFFERED, "parallel": parallel, "offered_at": now,
@@ -289,10 +312,11 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
     min_level = max(incident.response_level or 1,
                     escalation_level(dict(failures), config=config))
     if min_level > (incident.response_level or 1):
-        append_event(session, incident, type="level_escalated", actor=ctx.actor, at=ctx.now,
-                     payload={"from": incident.response_level, "to": min_level,
-                              "failures": dict(failures)})
-        incident.response_level = min_level
+        update_incident(session, incident, actor=ctx.actor, at=ctx.now,
+                        why="offers failed at the lower level", event_type="level_escalated",
+                        payload={"from": incident.response_level, "to": min_level,
+                                 "failures": dict(failures)},
+                        response_level=min_level)
     exclude = list(failed_teams)
     assignment = None
     for _ in range(5):
@@ -310,7 +334,9 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
         if book_team(session, chosen.team_id):
             assignment = make_offer(session, incident, chosen, decision, ctx=ctx,
                                 override_reason=override_reason if team_id else None)
-            incident.at_risk = decision.at_risk
+            update_incident(session, incident, actor=ctx.actor, at=ctx.now,
+                            why="the offered team's ETA against the deadline",
+                            at_risk=decision.at_risk)
             if decision.inform_level1 and team_id is None:
                 append_event(session, incident, type="level1_informed", actor=ctx.actor,
                              at=ctx.now, payload={
@@ -330,14 +356,13 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
 
 
 def _no_team(session: Session, incident: Incident, *, ctx: DispatchContext) -> None:
-    incident.at_risk = True
+    payload = {"retry_in_s": ctx.settings.redispatch_retry_s}
     if incident.state == lifecycle.DISPATCHED:
         transition(session, incident, lifecycle.CONFIRMED, actor=ctx.actor, at=ctx.now,
-                   event_type="no_team_available", payload={"retry_in_s":
-                                                            ctx.settings.redispatch_retry_s})
+                   event_type="no_team_available", payload=payload, changes={"at_risk": True})
     else:
-        append_event(session, incident, type="no_team_available", actor=ctx.actor, at=ctx.now,
-                     payload={"retry_in_s": ctx.settings.redispatch_retry_s})
+        update_incident(session, incident, actor=ctx.actor, at=ctx.now, why="no team available",
+                        event_type="no_team_available", payload=payload, at_risk=True)
     timers.schedule(session, "redispatch",
                     ctx.now + timedelta(seconds=ctx.settings.redispatch_retry_s),
                     incident_id=incident.id)
@@ -402,7 +427,8 @@ def escalate_to_119(session: Session, incident: Incident, *, ctx: DispatchContex
         except lifecycle.TransitionError as exc:
             raise Problem(409, "Not allowed in this state", field="state",
                           current_state=exc.current, allowed_next=exc.allowed) from exc
-    incident.response_level = 3
+    update_incident(session, incident, actor=ctx.actor, at=ctx.now, why="escalated to 119",
+                    response_level=3)
     config = policy_config(ctx.settings, incident.zone.name)
     return alert_level3(session, incident, ctx=ctx, config=config)
 
@@ -421,12 +447,22 @@ def distance_to_elevator_m(lon: float, lat: float, elevator: Elevator) -> float:
 
 def end_open_work(session: Session, incident: Incident, *, ctx: DispatchContext,
                   why: str) -> None:
-    """An incident that ends (cancelled, false alarm, closed) frees its teams and its timers."""
-    for a in open_assignments(session, incident.id):
-        a.state = lifecycle.ASSIGNMENT_CANCELLED
-        a.cancelled_at = ctx.now
+    """An incident that ends (cancelled, false alarm, closed) frees its teams and its timers.
+
+    Teams still on the job are stood down. A team that released the people but never reported
+    the fault cleared is cleared by the closing (``cleared_on_close``, no cause code), so no
+    team stays busy after its incident is closed."""
+    for a in session.scalars(select(Assignment).where(
+            Assignment.incident_id == incident.id,
+            Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES | {lifecycle.RELEASED}))):
+        payload = {"assignment_id": a.id, "team_id": a.team_id, "reason": why}
+        if a.state == lifecycle.RELEASED:
+            transition_assignment(session, a, lifecycle.CLEARED, at=ctx.now)
+            event_type = "cleared_on_close"
+        else:
+            transition_assignment(session, a, lifecycle.ASSIGNMENT_CANCELLED, at=ctx.now)
+            event_type = "assignment_cancelled"
         set_team_status(session, a.team_id, "available")
-        append_event(session, incident, type="assignment_cancelled", actor=ctx.actor,
-                     at=ctx.now, payload={"assignment_id": a.id, "team_id": a.team_id,
-                                          "reason": why})
+        append_event(session, incident, type=event_type, actor=ctx.actor, at=ctx.now,
+                     payload=payload)
     timers.cancel(session, incident_id=incident.id, now=ctx.now, why=why)

@@ -22,8 +22,9 @@ from dispatch.dispatching.service import (
     set_team_status,
 )
 from dispatch.errors import Problem
-from dispatch.events import append_event, transition
-from dispatch.models import Assignment, Incident, Team, User
+from dispatch.events import append_event, transition, transition_assignment
+from dispatch.models import Assignment, Incident, Team
+from dispatch.scoping import Visibility
 
 CAUSE_CODES = ("external_power", "external_other", "human", "door_system", "control_system",
                "traction_drive", "other")
@@ -55,16 +56,18 @@ class StepInput:
     automatic: bool = False
 
 
-def load_assignment(session: Session, assignment_id: int, user: User | None) -> Assignment:
+def load_assignment(session: Session, assignment_id: int,
+                    viewer: Visibility | None) -> Assignment:
     """The assignment, locked; a crew member only sees their own team's (404 otherwise)."""
     stmt = (select(Assignment).options(
         joinedload(Assignment.team),
         joinedload(Assignment.incident).joinedload(Incident.zone),
         joinedload(Assignment.incident).joinedload(Incident.elevator))
         .where(Assignment.id == assignment_id).with_for_update(of=Assignment))
+    if viewer is not None:
+        stmt = viewer.assignments(stmt)
     assignment = session.scalar(stmt)
-    if assignment is None or (user is not None and user.role == "crew"
-                              and assignment.team_id != user.team_id):
+    if assignment is None:
         raise Problem(404, "Assignment not found", f"no assignment {assignment_id}",
                       field="assignment_id")
     return assignment
@@ -76,11 +79,11 @@ def _last_step_time(a: Assignment) -> datetime:
 
 
 def step_time(a: Assignment, requested: datetime | None, *, now: datetime,
-              user: User | None) -> datetime:
+              viewer: Visibility | None) -> datetime:
     """When the step happened: now, or a time an operator reports a little late."""
     if requested is None:
         return now
-    if user is not None and user.role == "crew":
+    if viewer is not None and not viewer.may_backdate_steps:
         raise Problem(422, "Crews record steps as they happen",
                       "only an operator may record a step at a past time", field="at")
     if requested.tzinfo is None:
@@ -98,7 +101,7 @@ def step_time(a: Assignment, requested: datetime | None, *, now: datetime,
 
 
 def apply_step(session: Session, a: Assignment, step: str, data: StepInput, *,
-               ctx: DispatchContext, user: User | None) -> Assignment:
+               ctx: DispatchContext, viewer: Visibility | None) -> Assignment:
     """Apply one step; 409 with the allowed states when the assignment is not ready for it."""
     target, event_type, incident_target = STEPS[step]
     try:
@@ -107,16 +110,13 @@ def apply_step(session: Session, a: Assignment, step: str, data: StepInput, *,
         raise Problem(409, "Not allowed in this state",
                       f"assignment {a.id} is {exc.current}; cannot {step}", field="state",
                       current_state=exc.current, allowed_next=exc.allowed) from exc
-    at = step_time(a, data.at, now=ctx.now, user=user)
+    at = step_time(a, data.at, now=ctx.now, viewer=viewer)
     if step == "release" and data.released_count is None:
         raise Problem(422, "released_count required", field="released_count")
     if step == "clear" and data.cause_code not in CAUSE_CODES:
         raise Problem(422, "Unknown cause code", f"use one of {', '.join(CAUSE_CODES)}",
                       field="cause_code")
-    a.state = target
-    column = lifecycle.ASSIGNMENT_TIMESTAMP.get(target)
-    if column:
-        setattr(a, column, at)
+    transition_assignment(session, a, target, at=at)
     incident = a.incident
     payload: dict[str, Any] = {"assignment_id": a.id, "team_id": a.team_id,
                                "team_name": a.team.name, "level": a.level}
@@ -202,7 +202,7 @@ def update_position(session: Session, team: Team, *, lon: float, lat: float,
         if a.near_since is None:
             a.near_since = at
         elif (at - a.near_since).total_seconds() >= ctx.settings.arrival_dwell_s:
-            apply_step(session, a, "arrive", StepInput(automatic=True), ctx=ctx, user=None)
+            apply_step(session, a, "arrive", StepInput(automatic=True), ctx=ctx, viewer=None)
             out["arrived"] = True
             return out
     else:

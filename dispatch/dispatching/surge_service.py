@@ -27,7 +27,7 @@ from dispatch.dispatching.service import (
     team_level,
     team_origin,
 )
-from dispatch.events import append_event
+from dispatch.events import update_incident
 from dispatch.models import Assignment, Incident, Organization, Team
 from dispatch.policy import Decision, PolicyConfig, Ranked
 from dispatch.surge import assign_surge
@@ -80,9 +80,11 @@ def dispatch_surge(session: Session, *, ctx: DispatchContext,
         if incident.id not in result.waiting:
             continue
         if not incident.at_risk:
-            append_event(session, incident, type="surge_waiting", actor=ctx.actor, at=ctx.now,
-                         payload={"waiting": len(result.waiting), "free_teams": len(teams)})
-            incident.at_risk = True
+            update_incident(session, incident, actor=ctx.actor, at=ctx.now,
+                            why="more incidents wait than teams are free",
+                            event_type="surge_waiting",
+                            payload={"waiting": len(result.waiting), "free_teams": len(teams)},
+                            at_risk=True)
         if not timers.has_pending(session, incident_id=incident.id, kind="redispatch"):
             timers.schedule(session, "redispatch",
                             ctx.now + timedelta(seconds=ctx.settings.redispatch_retry_s),
@@ -107,7 +109,8 @@ def _assign(session: Session, incidents: list[Incident], teams: list[tuple[Team,
     for i, incident in enumerate(incidents):
         j = team_of.get(i)
         team = teams[j][0] if j is not None else None
-        if team is None or any(not a.parallel for a in open_assignments(session, incident.id)):
+        if j is None or team is None or any(
+                not a.parallel for a in open_assignments(session, incident.id)):
             result.waiting.append(incident.id)
             continue
         if not book_team(session, team.id):
@@ -116,7 +119,9 @@ def _assign(session: Session, incidents: list[Incident], teams: list[tuple[Team,
         decision = _surge_record(incident, i, j, teams, origins, eta, left, team_of, config)
         assert decision.chosen is not None
         a = make_offer(session, incident, decision.chosen, decision, ctx=ctx)
-        incident.at_risk = decision.at_risk
+        update_incident(session, incident, actor=ctx.actor, at=ctx.now,
+                        why="surge plan: the planned team's ETA against the deadline",
+                        at_risk=decision.at_risk)
         result.assigned.append((incident.id, a.id))
 
 

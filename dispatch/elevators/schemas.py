@@ -22,6 +22,11 @@ class ElevatorOut(BaseModel):
     zone_id: int
     lon: float
     lat: float
+    floors: int
+    gcj02: tuple[float, float]
+    """The entrance in GCJ-02 (Amap/Tencent), for navigation links and Chinese map tiles."""
+    bd09: tuple[float, float]
+    """The entrance in BD-09 (Baidu)."""
     site_type: str
     three_no: bool
     in_service: bool

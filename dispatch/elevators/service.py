@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from dispatch.elevators.schemas import ElevatorOut, OrgRef
 from dispatch.models import Elevator, Organization, Zone
+from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
 
 LOOKUP_LIMIT = 20
 _RESCUE_CODE = re.compile(r"^\d{5,7}$")
@@ -74,12 +75,20 @@ def _org(org: Organization | None) -> OrgRef | None:
     return OrgRef(id=org.id, name=org.name, phone=org.phone, kind=org.kind)
 
 
+def _rounded(point: tuple[float, float]) -> tuple[float, float]:
+    return round(float(point[0]), 6), round(float(point[1]), 6)
+
+
 def elevator_out(e: Elevator) -> ElevatorOut:
+    """The one serialiser of an elevator (lookup, incidents, the live board)."""
     zone: Zone = e.zone
+    lon, lat = e.location.lon, e.location.lat
     return ElevatorOut(
         id=e.id, rescue_code=e.rescue_code, register_code=e.register_code, address=e.address,
-        building=e.building, district=zone.name, zone_id=e.zone_id, lon=e.location.lon,
-        lat=e.location.lat, site_type=e.site_type, three_no=e.three_no, in_service=e.in_service,
+        building=e.building, district=zone.name, zone_id=e.zone_id, lon=lon, lat=lat,
+        floors=e.floors, gcj02=_rounded(wgs84_to_gcj02(lon, lat)),
+        bd09=_rounded(wgs84_to_bd09(lon, lat)), site_type=e.site_type, three_no=e.three_no,
+        in_service=e.in_service,
         use_unit=_org(e.use_unit), maintenance_company=_org(e.maintenance_company),
         insurer=_org(e.insurer),
     )

@@ -7,18 +7,16 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch import idempotency, lifecycle
-from dispatch.deps import Now, Operator, SessionDep, SettingsDep, Staff
-from dispatch.dispatching.router import RouterDep, assignment_out, context
-from dispatch.dispatching.service import dispatch_incident, end_open_work
+from dispatch.deps import Now, Operator, RouterDep, SessionDep, SettingsDep, Staff, ViewerDep
+from dispatch.dispatching.service import DispatchContext, dispatch_incident, end_open_work
 from dispatch.events import Actor
 from dispatch.incidents import service
 from dispatch.incidents.schemas import CancelIn, IncidentCreate, IncidentOut, IncidentPage, NoteIn
 from dispatch.models import Incident, User
-from dispatch.notifications.service import notifications_of
+from dispatch.scoping import Visibility
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -40,76 +38,61 @@ def create_incident(
     """Record a report. A second report for an elevator with an open entrapment answers 200
     with ``duplicate: true`` and ``merged_into``; the same ``Idempotency-Key`` with the same body
     returns the first response again."""
-    source = f"api:incidents:{user.id}"
-    digest = idempotency.request_hash(body.model_dump())
-    if idempotency_key:
-        stored = idempotency.replay(session, source=source, key=idempotency_key, digest=digest)
-        if stored:
-            return JSONResponse(stored.body, status_code=stored.status)
-    incident, duplicate = service.create_incident(
-        session, data=body, actor=actor_of(user), user_id=user.id, now=now, settings=settings)
-    status = 200 if duplicate else 201
-    payload = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
-    if idempotency_key:
-        idempotency.remember(session, source=source, key=idempotency_key, digest=digest,
-                             status=status, body=payload)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        stored = (idempotency.replay(session, source=source, key=idempotency_key, digest=digest)
-                  if idempotency_key else None)
-        if stored is None:
-            raise
-        return JSONResponse(stored.body, status_code=stored.status)
-    return JSONResponse(payload, status_code=status)
+    def record() -> tuple[int, dict[str, object]]:
+        incident, duplicate = service.create_incident(
+            session, data=body, actor=actor_of(user), user_id=user.id, now=now,
+            settings=settings)
+        out = service.incident_out(incident, duplicate=duplicate).model_dump(mode="json")
+        return (200 if duplicate else 201), out
+
+    if not idempotency_key:
+        status, payload = record()
+        return JSONResponse(payload, status_code=status)
+    stored = idempotency.run_once(session, source=f"api:incidents:{user.id}",
+                                  key=idempotency_key,
+                                  digest=idempotency.request_hash(body.model_dump()),
+                                  effect=record)
+    return JSONResponse(stored.body, status_code=stored.status)
 
 
 @router.get("", response_model=IncidentPage)
 def list_incidents(
-    user: Staff,
+    _: Staff,
+    viewer: ViewerDep,
     session: SessionDep,
     state: Literal["active", "closed"] = "active",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentPage:
-    total, items = service.list_incidents(session, user, state=state, limit=limit, offset=offset)
+    total, items = service.list_incidents(session, viewer, state=state, limit=limit,
+                                          offset=offset)
     return IncidentPage(total=total, limit=limit, offset=offset, items=items)
 
 
-def _full(session: Session, incident: Incident) -> IncidentOut:
-    counts = service.duplicate_counts(session, [incident.id])
-    out = service.incident_out(
-        incident, duplicate_reports=counts.get(incident.id, 0),
-        events=service.timeline(session, incident.id),
-        assignments=[assignment_out(a) for a in service.assignments_of(session, incident.id)])
-    out.notifications = notifications_of(session, incident.id)
-    return out
-
-
 @router.get("/{incident_id}", response_model=IncidentOut)
-def read_incident(incident_id: int, user: Staff, session: SessionDep) -> IncidentOut:
+def read_incident(incident_id: int, _: Staff, viewer: ViewerDep,
+                  session: SessionDep) -> IncidentOut:
     """One incident with its timeline and assignments (each with its ranking record)."""
-    return _full(session, service.load_incident(session, incident_id, user))
+    incident = service.load_incident(session, incident_id, viewer)
+    return service.incident_detail(session, incident, viewer)
 
 
-def _step(session: Session, user: User, incident_id: int, to_state: str, now: Now,
-          payload: dict[str, object] | None = None, outcome: str | None = None,
+def _step(session: Session, user: User, viewer: Visibility, incident_id: int, to_state: str,
+          now: Now, payload: dict[str, object] | None = None, outcome: str | None = None,
           then: Callable[[Incident], object] | None = None) -> IncidentOut:
-    incident = service.load_incident(session, incident_id, user, for_update=True)
+    incident = service.load_incident(session, incident_id, viewer, for_update=True)
     service.change_state(session, incident, to_state, actor=actor_of(user), now=now,
-                         payload=payload)
-    if outcome and not incident.outcome:
-        incident.outcome = outcome
+                         payload=payload, outcome=outcome)
     if then is not None:
         then(incident)
-    session.commit()
-    return _full(session, incident)
+    session.flush()
+    return service.incident_detail(session, incident, viewer)
 
 
 @router.post("/{incident_id}/confirm", response_model=IncidentOut)
-def confirm(incident_id: int, user: Operator, session: SessionDep, settings: SettingsDep,
-            router_: RouterDep, now: Now, body: NoteIn | None = None) -> IncidentOut:
+def confirm(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+            settings: SettingsDep, router_: RouterDep, now: Now,
+            body: NoteIn | None = None) -> IncidentOut:
     """The operator has identified the elevator and checked that people are trapped; with
     ``RESCUE_AUTO_DISPATCH`` the best team is offered the job in the same transaction."""
     note = body.note if body else None
@@ -117,43 +100,47 @@ def confirm(incident_id: int, user: Operator, session: SessionDep, settings: Set
     def auto_dispatch(incident: Incident) -> None:
         if settings.auto_dispatch:
             dispatch_incident(session, incident,
-                              ctx=context(user, settings, router_, now))
+                              ctx=DispatchContext.for_user(user, settings, router_, now))
 
-    return _step(session, user, incident_id, lifecycle.CONFIRMED, now,
+    return _step(session, user, viewer, incident_id, lifecycle.CONFIRMED, now,
                  {"note": note} if note else None, then=auto_dispatch)
 
 
 @router.post("/{incident_id}/callback", response_model=IncidentOut)
-def callback_done(incident_id: int, user: Operator, session: SessionDep, now: Now,
+def callback_done(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+                  now: Now,
                   body: NoteIn | None = None) -> IncidentOut:
     """The operator called the passenger or the use unit back after the release."""
     note = body.note if body else None
-    return _step(session, user, incident_id, lifecycle.CALLBACK_DONE, now,
+    return _step(session, user, viewer, incident_id, lifecycle.CALLBACK_DONE, now,
                  {"note": note} if note else None)
 
 
 def _ending(session: Session, user: User, settings: SettingsDep, router_: RouterDep, now: Now,
             why: str) -> Callable[[Incident], None]:
     def end(incident: Incident) -> None:
-        end_open_work(session, incident, ctx=context(user, settings, router_, now), why=why)
+        end_open_work(session, incident, ctx=DispatchContext.for_user(user, settings, router_, now),
+                      why=why)
 
     return end
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentOut)
-def cancel(incident_id: int, body: CancelIn, user: Operator, session: SessionDep,
+def cancel(incident_id: int, body: CancelIn, user: Operator, viewer: ViewerDep,
+           session: SessionDep,
            settings: SettingsDep, router_: RouterDep, now: Now) -> IncidentOut:
     """Cancel, or mark a false alarm (``outcome: false_alarm``); the reason is required.
     Teams still on the job are stood down and the incident's timers stop."""
-    return _step(session, user, incident_id, body.outcome, now, {"reason": body.reason},
+    return _step(session, user, viewer, incident_id, body.outcome, now, {"reason": body.reason},
                  outcome=body.outcome,
                  then=_ending(session, user, settings, router_, now, body.outcome))
 
 
 @router.post("/{incident_id}/close", response_model=IncidentOut)
-def close(incident_id: int, user: Operator, session: SessionDep, settings: SettingsDep,
+def close(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+          settings: SettingsDep,
           router_: RouterDep, now: Now, body: NoteIn | None = None) -> IncidentOut:
     note = body.note if body else None
-    return _step(session, user, incident_id, lifecycle.CLOSED, now,
+    return _step(session, user, viewer, incident_id, lifecycle.CLOSED, now,
                  {"note": note} if note else None, outcome="released",
                  then=_ending(session, user, settings, router_, now, "closed"))

@@ -95,8 +95,11 @@ class EventOut(BaseModel):
 
 
 class IncidentOut(BaseModel):
+    """The one shape of an incident: REST answers, board rows and live stream updates."""
+
     id: int
     state: str
+    active: bool
     allowed_next: list[str]
     channel: str
     caller_phone: str | None
@@ -124,10 +127,13 @@ class IncidentOut(BaseModel):
     merged_into: int | None
     at_risk: bool = False
     response_level: int = 1
+    last_seq: int = 0
     duplicate: bool = False
     duplicate_reports: int = 0
-    timeline: list[EventOut] | None = None
+    assignment: AssignmentOut | None = None
+    """What the board shows: the latest open main assignment, else the latest one."""
     assignments: list[AssignmentOut] | None = None
+    timeline: list[EventOut] | None = None
     notifications: list[NotificationOut] | None = None  # issue 5: the outbox rows
 
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from dispatch import lifecycle
 from dispatch.dispatching.schemas import AssignmentOut
 from dispatch.dispatching.service import schedule_sla
+from dispatch.dispatching.views import assignment_out, current_assignment
 from dispatch.elevators import service as elevators
 from dispatch.errors import Problem
-from dispatch.events import Actor, append_event, transition
+from dispatch.events import Actor, append_event, transition, update_incident
 from dispatch.incidents.schemas import EventOut, IncidentCreate, IncidentOut, ZoneOut
-from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, User
-from dispatch.scoping import scope_incidents
+from dispatch.models import Assignment, Elevator, Incident, IncidentEvent
+from dispatch.notifications.service import notifications_of
+from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 
 _WITH_REFS = (
@@ -89,12 +92,10 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
         session.flush()
         append_event(session, dup, type="merged", actor=actor, at=now,
                      payload={"merged_into": open_incident.id, **report})
-        append_event(session, open_incident, type="duplicate_report", actor=actor, at=now,
-                     payload={"report_id": dup.id, **report})
-        if data.injured and not open_incident.injured:
-            open_incident.injured = True
-        if data.vulnerable and not open_incident.vulnerable:
-            open_incident.vulnerable = True
+        update_incident(session, open_incident, actor=actor, at=now, why="duplicate report",
+                        event_type="duplicate_report", payload={"report_id": dup.id, **report},
+                        injured=open_incident.injured or data.injured,
+                        vulnerable=open_incident.vulnerable or data.vulnerable)
         dup.elevator = elevator
         dup.zone = open_incident.zone
         return dup, True
@@ -116,11 +117,11 @@ def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
     return incident, False
 
 
-def load_incident(session: Session, incident_id: int, user: User, *,
+def load_incident(session: Session, incident_id: int, viewer: Visibility, *,
                   for_update: bool = False) -> Incident:
-    """The incident if it exists and ``user`` may see it (404 otherwise, never 403: no leaks)."""
-    stmt = scope_incidents(
-        select(Incident).options(*_WITH_REFS).where(Incident.id == incident_id), user)
+    """The incident if it exists and ``viewer`` may see it (404 otherwise, never 403: no leaks)."""
+    stmt = viewer.incidents(
+        select(Incident).options(*_WITH_REFS).where(Incident.id == incident_id))
     if for_update:
         stmt = stmt.with_for_update(of=Incident)
     incident = session.scalar(stmt)
@@ -131,10 +132,14 @@ def load_incident(session: Session, incident_id: int, user: User, *,
 
 
 def change_state(session: Session, incident: Incident, to_state: str, *, actor: Actor,
-                 now: datetime, payload: dict[str, object] | None = None) -> None:
-    """An operator step; a step the lifecycle forbids is a 409 naming what is allowed."""
+                 now: datetime, payload: dict[str, object] | None = None,
+                 outcome: str | None = None) -> None:
+    """An operator step; a step the lifecycle forbids is a 409 naming what is allowed. An
+    ``outcome`` is recorded with the step unless the incident already has one."""
+    changes = {"outcome": outcome} if outcome and not incident.outcome else None
     try:
-        transition(session, incident, to_state, actor=actor, at=now, payload=payload)
+        transition(session, incident, to_state, actor=actor, at=now, payload=payload,
+                   changes=changes)
     except lifecycle.TransitionError as exc:
         raise Problem(409, "Not allowed in this state",
                       f"incident {incident.id} is {exc.current}; cannot go to {to_state}",
@@ -154,17 +159,23 @@ def duplicate_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
     rows = session.execute(select(Incident.merged_into_id, func.count())
                            .where(Incident.merged_into_id.in_(ids))
                            .group_by(Incident.merged_into_id)).all()
-    return {int(k): int(n) for k, n in rows}
+    return {int(k): int(n) for k, n in rows if k is not None}
 
 
 def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_reports: int = 0,
                  events: list[EventOut] | None = None,
-                 assignments: list[AssignmentOut] | None = None) -> IncidentOut:
+                 assignments: list[AssignmentOut] | None = None,
+                 viewer: Visibility | None = None) -> IncidentOut:
+    """The one serialiser of an incident; a crew viewer gets no caller number."""
     zone = incident.zone
+    caller = incident.caller_phone
+    if viewer is not None and "caller_phone" not in viewer.redact({"caller_phone": caller}):
+        caller = None
     return IncidentOut(
         id=incident.id, state=incident.state,
+        active=incident.state in lifecycle.ACTIVE_STATES,
         allowed_next=sorted(lifecycle.allowed_next(incident.state)),
-        channel=incident.channel, caller_phone=incident.caller_phone,
+        channel=incident.channel, caller_phone=caller,
         trapped_count=incident.trapped_count, injured=incident.injured,
         vulnerable=incident.vulnerable, priority=incident.priority, notes=incident.notes,
         outcome=incident.outcome, elevator=elevators.elevator_out(incident.elevator),
@@ -177,23 +188,51 @@ def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_repor
         callback_done_at=incident.callback_done_at, closed_at=incident.closed_at,
         cancelled_at=incident.cancelled_at, merged_into=incident.merged_into_id,
         at_risk=incident.at_risk, response_level=incident.response_level,
-        duplicate=duplicate, duplicate_reports=duplicate_reports, timeline=events,
-        assignments=assignments,
+        last_seq=incident.last_event_seq or 0, duplicate=duplicate,
+        duplicate_reports=duplicate_reports, timeline=events, assignments=assignments,
+        assignment=current_assignment(assignments) if assignments else None,
     )
 
 
-def list_incidents(session: Session, user: User, *, state: str, limit: int,
+def incident_views(session: Session, viewer: Visibility, stmt: Select[Any], *,
+                   detail: bool = False) -> list[IncidentOut]:
+    """Incidents selected by ``stmt`` (a ``select(Incident)`` with its order), scoped to
+    ``viewer``, with their assignments (a crew sees only its own team's) and duplicate
+    counts: three queries whatever the number of rows."""
+    rows = session.scalars(viewer.incidents(stmt).options(*_WITH_REFS)).unique().all()
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    by_incident: dict[int, list[AssignmentOut]] = {i: [] for i in ids}
+    a_stmt = viewer.assignments(
+        select(Assignment).options(joinedload(Assignment.team))
+        .where(Assignment.incident_id.in_(ids)).order_by(Assignment.id))
+    for a in session.scalars(a_stmt):
+        by_incident[a.incident_id].append(assignment_out(a, ranking=detail))
+    counts = duplicate_counts(session, ids)
+    return [incident_out(r, duplicate_reports=counts.get(r.id, 0),
+                         assignments=by_incident[r.id], viewer=viewer) for r in rows]
+
+
+def incident_detail(session: Session, incident: Incident, viewer: Visibility) -> IncidentOut:
+    """One incident with its timeline, assignments (with ranking) and notifications."""
+    out = incident_views(session, viewer, select(Incident).where(Incident.id == incident.id),
+                         detail=True)[0]
+    out.timeline = timeline(session, incident.id)
+    out.notifications = notifications_of(session, incident.id)
+    return out
+
+
+def list_incidents(session: Session, viewer: Visibility, *, state: str, limit: int,
                    offset: int) -> tuple[int, list[IncidentOut]]:
     """Active incidents by urgency (nearest deadline first), or closed ones newest first."""
     states = (lifecycle.ACTIVE_STATES if state == "active"
               else lifecycle.TERMINAL_STATES - {lifecycle.MERGED})
-    base = scope_incidents(select(Incident).where(Incident.state.in_(states)), user)
+    base = viewer.incidents(select(Incident).where(Incident.state.in_(states)))
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     order = Incident.sla_deadline.asc() if state == "active" else Incident.received_at.desc()
-    rows = session.scalars(base.options(*_WITH_REFS).order_by(order, Incident.id)
-                           .limit(limit).offset(offset)).unique().all()
-    counts = duplicate_counts(session, [r.id for r in rows])
-    return total, [incident_out(r, duplicate_reports=counts.get(r.id, 0)) for r in rows]
+    return total, incident_views(session, viewer, base.order_by(order, Incident.id)
+                                 .limit(limit).offset(offset))
 
 
 def assignments_of(session: Session, incident_id: int) -> list[Assignment]:

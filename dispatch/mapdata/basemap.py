@@ -16,9 +16,9 @@ from typing import Any
 
 from shapely.geometry import mapping, shape
 
-from dispatch.settings import ROOT
+from dispatch.resources import data_path
 
-DISTRICTS = ROOT / "fixtures/taiyuan/taiyuan_districts_wgs84.geojson"
+DISTRICTS = data_path("fixtures") / "taiyuan/taiyuan_districts_wgs84.geojson"
 VERSION = "1"
 # road class → drawing rank (0: trunk roads … 3: minor streets)
 ROAD_RANK = {

@@ -1,10 +1,6 @@
 """Notifications: the outbox table, its writer hook, delivery by the job loop, Twilio webhooks.
 
-Importing the package registers the outbox hook on ``dispatch.events.EVENT_HOOKS`` (the models
-registry ``dispatch.all_models`` and the job loop both import it, so every process that writes
-events writes the outbox too).
+The outbox writer (``outbox.write_outbox``) is an event hook registered explicitly on the
+application's session factory by ``dispatch.app.create_app`` (``dispatch.events.register_hook``);
+importing this package registers nothing.
 """
-
-from dispatch.notifications import outbox
-
-outbox.install()

@@ -38,6 +38,7 @@ from dispatch.notifications.channels import Channels, channels_for
 from dispatch.notifications.models import Notification
 from dispatch.notifications.status import advances
 from dispatch.settings import Settings
+from dispatch.uow import unit_of_work
 from notify import twiml
 from notify.channel import Outbound, ProviderError, SendResult
 from notify.phones import to_e164
@@ -223,12 +224,11 @@ def run_outbox(factory: sessionmaker[Session], *, settings: Settings, now: datet
     channels = channels or channels_for(settings)
     report = OutboxReport()
     while report.handled < limit:
-        with factory() as session:  # claim and prepare a batch: one short transaction
+        with unit_of_work(factory) as session:  # claim and prepare a batch: one short one
             ids = claim(session, now=now, settings=settings, batch=batch)
             list(session.scalars(select(Notification).where(Notification.id.in_(ids))))
             messages = {nid: _prepare(session, nid, now=now, settings=settings,
                                       channels=channels, report=report) for nid in ids}
-            session.commit()
         if not ids:
             return report
         for nid, message in messages.items():
@@ -243,8 +243,7 @@ def run_outbox(factory: sessionmaker[Session], *, settings: Settings, now: datet
                 log.exception("channel failed on notification %s", nid)
                 outcome = ProviderError(f"{type(exc).__name__}: {exc}", retryable=True)
             done = clock() if clock else now
-            with factory() as session:
+            with unit_of_work(factory) as session:
                 record_result(session, nid, outcome, now=done, settings=settings, rng=rng,
                               report=report)
-                session.commit()
     return report

@@ -80,7 +80,7 @@ def _answer(session: Session, a: Assignment, action: str, *, ctx: DispatchContex
             via: str) -> None:
     a = load_assignment(session, a.id, None)
     data = StepInput(reason="电话/短信拒绝 (declined by phone)" if action == "decline" else None)
-    apply_step(session, a, action, data, ctx=ctx, user=None)
+    apply_step(session, a, action, data, ctx=ctx, viewer=None)
 
 
 def sms_reply(session: Session, params: Mapping[str, str], *, ctx_for: ContextFactory) -> str:

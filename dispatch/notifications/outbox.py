@@ -1,4 +1,4 @@
-"""Writing the outbox: an ``EVENT_HOOKS`` hook that turns timeline events into notification rows.
+"""Writing the outbox: an event hook that turns timeline events into notification rows.
 
 It runs inside the transaction of the event (``dispatch.events.append_event``), so the message
 exists if and only if the change that causes it committed — never a message about a rolled-back
@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.events import EVENT_HOOKS
 from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, Organization
 from dispatch.notifications.models import Notification
 from notify.phones import to_e164
@@ -138,19 +137,8 @@ WRITERS: dict[str, Writer] = {
 
 
 def write_outbox(session: Session, incident: Incident, ev: IncidentEvent) -> None:
-    """The ``EVENT_HOOKS`` entry: most events cause no message and cost one dict lookup."""
+    """The event hook (registered by ``create_app``): most events cause no message and cost
+    one dict lookup."""
     writer = WRITERS.get(ev.type)
     if writer is not None:
         writer(session, incident, ev)
-
-
-def install() -> None:
-    """Register the hook once (idempotent)."""
-    if write_outbox not in EVENT_HOOKS:
-        EVENT_HOOKS.append(write_outbox)
-
-
-def uninstall() -> None:
-    """Unregister it (the benchmark compares a dispatch with and without the outbox)."""
-    while write_outbox in EVENT_HOOKS:
-        EVENT_HOOKS.remove(write_outbox)

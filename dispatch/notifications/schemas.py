@@ -19,3 +19,4 @@ class NotificationOut(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     error: str | None
+    status_at: datetime | None = None

@@ -16,4 +16,5 @@ def notifications_of(session: Session, incident_id: int) -> list[NotificationOut
     return [NotificationOut(id=n.id, channel=n.channel, recipient_kind=n.recipient_kind,
                             to_masked=mask(n.to), template=n.template, status=n.status,
                             attempts=n.attempts, created_at=n.created_at, sent_at=n.sent_at,
-                            delivered_at=n.delivered_at, error=n.error) for n in rows]
+                            delivered_at=n.delivered_at, error=n.error,
+                            status_at=n.status_at) for n in rows]

@@ -18,7 +18,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -95,23 +94,9 @@ def _once(session: Session, source: str, key: str, signed: Signed,
     reused with other fields is a 422, unless the key alone identifies the request)."""
     digest = idempotency.request_hash(
         {"key": key} if same_if_key_matches else {"url": signed.url, **signed.params})
-    stored = idempotency.replay(session, source=source, key=key, digest=digest,
-                                field="MessageSid")
-    if stored is not None:
-        return Response(stored.body["text"], media_type=media_type)
-    text = effect()
-    idempotency.remember(session, source=source, key=key, digest=digest, status=200,
-                         body={"text": text})
-    try:
-        session.commit()
-    except IntegrityError:  # the same request ran concurrently and won
-        session.rollback()
-        stored = idempotency.replay(session, source=source, key=key, digest=digest,
-                                    field="MessageSid")
-        if stored is None:
-            raise
-        return Response(stored.body["text"], media_type=media_type)
-    return Response(text, media_type=media_type)
+    stored = idempotency.run_once(session, source=source, key=key, digest=digest,
+                                  effect=lambda: (200, {"text": effect()}), field="MessageSid")
+    return Response(stored.body["text"], media_type=media_type)
 
 
 def _sid(signed: Signed, *names: str) -> str:

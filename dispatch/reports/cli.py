@@ -10,17 +10,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dispatch.uow import command_unit_of_work
+
 incidents_app = typer.Typer(help="Incident history.", no_args_is_help=True)
 console = Console()
 
 
-def _session():  # type: ignore[no-untyped-def]  # lazy imports keep --help fast
-    from sqlalchemy.orm import Session
-
-    from dispatch.db import make_engine
-    from dispatch.settings import get_settings
-
-    return Session(make_engine(get_settings().database_url))
 
 
 @incidents_app.command("import")
@@ -44,19 +39,17 @@ def import_file(
         records = list(read_file(file))
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE") from exc
-    with _session() as session:
+    with command_unit_of_work() as session:
         report = import_records(session, records, skip_bad=skip_bad)
         for e in report.errors[:200]:
             console.print(f"[red]{file.name}: {e}[/]")
         if len(report.errors) > 200:
             console.print(f"[red]… {len(report.errors) - 200} more errors[/]")
-        if report.errors and not skip_bad:
-            session.rollback()
+        if report.errors and not skip_bad:  # leaving by Exit rolls the unit of work back
             console.print(f"[bold red]{len(report.errors)} error(s) in "
                           f"{len(report.skipped_lines)} row(s); nothing written[/] "
                           "(fix them, or use --skip-bad)")
             raise typer.Exit(1)
-        session.commit()
     console.print(f"{report.rows} rows: {report.written} imported, {report.already} already "
                   f"imported, {len(report.skipped_lines)} skipped (bad)")
 
@@ -71,11 +64,10 @@ def history(
     from dispatch.reports.demo_history import has_demo_history, load
 
     t0 = time.perf_counter()
-    with _session() as session:
+    with command_unit_of_work() as session:
         if if_empty and has_demo_history(session):
             console.print("demo history already loaded; skipping")
             return
         report = load(session, days=days, end=datetime.now(UTC), seed=seed)
-        session.commit()
     console.print(f"history: {report.written} incidents imported ({report.already} already "
                   f"there) in {time.perf_counter() - t0:.1f} s")

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatch.models import Incident, IncidentEvent
@@ -76,14 +77,12 @@ def refresh(session: Session, start: datetime | None = None,
 
 def ensure_fresh(session: Session, start: datetime | None = None,
                  end: datetime | None = None) -> int:
-    """Refresh and commit; on a concurrent refresh's conflict, retry once (it is idempotent)."""
-    from sqlalchemy.exc import IntegrityError
-
+    """Refresh the period's facts in the caller's unit of work (a report request commits them
+    with its own end); when a concurrent report refreshed the same incidents first, start
+    again once (the refresh is idempotent)."""
     for attempt in (1, 2):
         try:
-            n = refresh(session, start, end)
-            session.commit()
-            return n
+            return refresh(session, start, end)
         except IntegrityError:
             session.rollback()
             if attempt == 2:

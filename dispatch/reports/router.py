@@ -1,7 +1,7 @@
 """Office review routes (``/api/v1/reports``) and the office page (``/office``).
 
-Roles: office, supervisor, admin. An office account with a ``region`` sees only that zone
-(``dispatch.scoping.office_region``).
+Roles: office, supervisor, admin. An office account with a region sees only that zone
+(``dispatch.scoping.Visibility``).
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
+from sqlalchemy import select
 from starlette.requests import Request
 
-from dispatch.deps import SessionDep, require_roles
-from dispatch.dispatching.router import assignment_out
+from dispatch.deps import SessionDep, ViewerDep, require_roles
+from dispatch.dispatching.views import assignment_out
 from dispatch.errors import Problem
 from dispatch.incidents import service as incidents
 from dispatch.models import User, Zone
+from dispatch.notifications.service import notifications_of
 from dispatch.reports import exports, kpis, service
 from dispatch.reports.facts import compute
+from dispatch.scoping import Visibility
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 Reviewer = Annotated[User, Depends(require_roles("office", "supervisor", "admin"))]
@@ -32,76 +35,77 @@ Table = Literal["summary", "elevators", "companies", "use-units"]
 
 
 @router.get("/summary")
-def summary(user: Reviewer, session: SessionDep, from_: From, to: To,
+def summary(_: Reviewer, viewer: ViewerDep, session: SessionDep, from_: From, to: To,
             district: District = None, group_by: GroupBy | None = None) -> dict[str, Any]:
     """KPIs for a period and area, one row (``key: "all"``) or one per group. Rates are
     fractions 0–1 (``null`` without a denominator); every statistic carries its ``n``."""
-    return service.summary(session, user, service.period(from_, to), district=district,
+    return service.summary(session, viewer, service.period(from_, to), district=district,
                            group_by=group_by)
 
 
 @router.get("/histogram")
-def histogram(user: Reviewer, session: SessionDep, from_: From, to: To,
+def histogram(_: Reviewer, viewer: ViewerDep, session: SessionDep, from_: From, to: To,
               district: District = None,
               metric: Literal["dispatch_time", "response_time", "arrival_time", "onsite_time",
                               "total_time"] = "response_time",
               bin_s: Annotated[int, Query(ge=5, le=3600)] = 30) -> dict[str, Any]:
-    return service.histogram(session, user, service.period(from_, to), district=district,
+    return service.histogram(session, viewer, service.period(from_, to), district=district,
                              metric=metric, bin_s=bin_s)
 
 
 @router.get("/rankings/elevators")
-def hidden_danger(user: Reviewer, session: SessionDep, from_: From, to: To,
+def hidden_danger(_: Reviewer, viewer: ViewerDep, session: SessionDep, from_: From, to: To,
                   district: District = None,
                   threshold: Annotated[int, Query(ge=2, le=50)] = 3) -> dict[str, Any]:
     """Elevators with ≥ 3 entrapments in a calendar month (挂牌督办 candidates; 三无 flagged)."""
-    return service.hidden_danger(session, user, service.period(from_, to), district=district,
+    return service.hidden_danger(session, viewer, service.period(from_, to), district=district,
                                  threshold=threshold)
 
 
 @router.get("/rankings/companies")
-def companies(user: Reviewer, session: SessionDep, from_: From, to: To,
+def companies(_: Reviewer, viewer: ViewerDep, session: SessionDep, from_: From, to: To,
               district: District = None, sort: Literal["rate", "late", "entrapments"] = "rate",
               limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
     """Maintenance companies by entrapment rate (per 100 elevators maintained per month) or by
     late arrivals."""
-    return service.companies(session, user, service.period(from_, to), district=district,
+    return service.companies(session, viewer, service.period(from_, to), district=district,
                              sort=sort, limit=limit)
 
 
 @router.get("/rankings/use-units")
-def use_units(user: Reviewer, session: SessionDep, from_: From, to: To,
+def use_units(_: Reviewer, viewer: ViewerDep, session: SessionDep, from_: From, to: To,
               district: District = None,
               sort: Literal["rate", "late", "entrapments"] = "entrapments",
               limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
-    return service.use_units(session, user, service.period(from_, to), district=district,
+    return service.use_units(session, viewer, service.period(from_, to), district=district,
                              sort=sort, limit=limit)
 
 
-def _table(session: SessionDep, user: User, table: str, p: service.Period,
+def _table(session: SessionDep, viewer: Visibility, table: str, p: service.Period,
            district: str | None, group_by: str | None, sort: str | None,
            limit: int) -> dict[str, Any]:
     if table == "summary":
-        return service.summary(session, user, p, district=district, group_by=group_by)
+        return service.summary(session, viewer, p, district=district, group_by=group_by)
     if table == "elevators":
-        return service.hidden_danger(session, user, p, district=district)
+        return service.hidden_danger(session, viewer, p, district=district)
     if table == "companies":
-        return service.companies(session, user, p, district=district, sort=sort or "rate",
+        return service.companies(session, viewer, p, district=district, sort=sort or "rate",
                                  limit=limit)
-    return service.use_units(session, user, p, district=district,
+    return service.use_units(session, viewer, p, district=district,
                              sort=sort or "entrapments", limit=limit)
 
 
 @router.get("/export/{table}.{fmt}", response_class=Response,
             responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-"
                                          "officedocument.spreadsheetml.sheet": {}}}})
-def export(table: Table, fmt: Literal["csv", "xlsx"], user: Reviewer, session: SessionDep,
+def export(table: Table, fmt: Literal["csv", "xlsx"], _: Reviewer, viewer: ViewerDep,
+           session: SessionDep,
            from_: From, to: To, district: District = None, group_by: GroupBy | None = None,
            sort: Literal["rate", "late", "entrapments"] | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
     """Any table above as CSV (UTF-8 with BOM) or XLSX; the cells are the API's values."""
     p = service.period(from_, to)
-    data = _table(session, user, table, p, district, group_by, sort, limit)
+    data = _table(session, viewer, table, p, district, group_by, sort, limit)
     rows = service.table_rows(table, data)
     name = f"{table}_{p.start.date()}_{p.end.date()}"
     if fmt == "csv":
@@ -116,25 +120,21 @@ def export(table: Table, fmt: Literal["csv", "xlsx"], user: Reviewer, session: S
 
 
 @router.get("/zones")
-def zones(user: Reviewer, session: SessionDep) -> list[dict[str, Any]]:
+def zones(_: Reviewer, viewer: ViewerDep, session: SessionDep) -> list[dict[str, Any]]:
     """The districts this account may report on (the page's area filter)."""
-    from sqlalchemy import select
-
-    from dispatch.scoping import office_region
-
-    region = office_region(user)
-    stmt = select(Zone.name, Zone.name_en, Zone.arrival_limit_min).order_by(Zone.code)
-    if region is not None:
-        stmt = stmt.where(Zone.name == region)
+    stmt = viewer.zones(select(Zone.name, Zone.name_en, Zone.arrival_limit_min)
+                        .order_by(Zone.code))
     return [{"name": n, "name_en": en, "arrival_limit_min": lim}
             for n, en, lim in session.execute(stmt)]
 
 
 @router.get("/incidents/{incident_id}/audit")
-def audit(incident_id: int, user: Reviewer, session: SessionDep) -> dict[str, Any]:
+def audit(incident_id: int, _: Reviewer, viewer: ViewerDep,
+          session: SessionDep) -> dict[str, Any]:
     """One incident for review: the timeline, each offer's ranking record ("why this team"),
-    the notifications on the timeline, who did what, and the KPI figures it contributes."""
-    incident = incidents.load_incident(session, incident_id, user)
+    every SMS and call sent about it with its delivery status, who did what, and the KPI
+    figures it contributes."""
+    incident = incidents.load_incident(session, incident_id, viewer)
     events = incidents.timeline(session, incident.id)
     seq, facts = compute(session, [incident.id])[incident.id]
     zone = incident.zone
@@ -145,14 +145,13 @@ def audit(incident_id: int, user: Reviewer, session: SessionDep) -> dict[str, An
         key = (e.actor, e.actor_role, str((e.payload or {}).get("via", "")))
         actors[key] += 1
         who.setdefault(key, []).append(e.type)
-    notify_types = ("notif", "sms", "voice", "informed", "callback")
     return {
-        "incident": incidents.incident_out(incident).model_dump(mode="json"),
+        "incident": incidents.incident_out(incident, viewer=viewer).model_dump(mode="json"),
         "timeline": [e.model_dump(mode="json") for e in events],
         "assignments": [assignment_out(a).model_dump(mode="json")
                         for a in incidents.assignments_of(session, incident.id)],
-        "notifications": [e.model_dump(mode="json") for e in events
-                          if any(t in e.type for t in notify_types)],
+        "notifications": [n.model_dump(mode="json")
+                          for n in notifications_of(session, incident.id)],
         "who_did_what": [{"actor": a, "role": r, "via": v, "events": who[(a, r, v)]}
                          for (a, r, v) in actors],
         "kpi": {

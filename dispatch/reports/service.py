@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from dispatch.errors import Problem
-from dispatch.models import Elevator, Incident, Organization, User, Zone
+from dispatch.models import Elevator, Incident, Organization, Zone
 from dispatch.reports import kpis
 from dispatch.reports.facts import FACT_COLUMNS, ensure_fresh
 from dispatch.reports.models import ReportFact
-from dispatch.scoping import office_region
+from dispatch.scoping import Visibility
 
 LOCAL_TZ: Final = ZoneInfo("Asia/Shanghai")
 """China Standard Time (UTC+8, no DST): hours of the day and calendar months are local."""
@@ -68,14 +68,12 @@ def period(start: str, end: str) -> Period:
     return p
 
 
-def area(user: User, district: str | None, session: Session) -> str | None:
+def area(viewer: Visibility, district: str | None, session: Session) -> str | None:
     """The district the report may cover: an office with a region sees only that region."""
-    region = office_region(user)
-    if region is not None:
-        if district is not None and district != region:
-            raise Problem(403, "Outside your region",
-                          f"this account sees only {region}", field="district")
-        district = region
+    district, outside = viewer.district_for_report(district)
+    if outside:
+        raise Problem(403, "Outside your region",
+                      f"this account sees only {district}", field="district")
     if district is not None and session.scalar(
             select(Zone.id).where(Zone.name == district)) is None:
         raise Problem(422, "Unknown district", f"no zone named {district!r}", field="district")
@@ -163,9 +161,9 @@ KEYS: Final[dict[str, Callable[[Item], str]]] = {
 }
 
 
-def summary(session: Session, user: User, p: Period, *, district: str | None,
+def summary(session: Session, viewer: Visibility, p: Period, *, district: str | None,
             group_by: str | None) -> dict[str, Any]:
-    district = area(user, district, session)
+    district = area(viewer, district, session)
     items = load_items(session, p, district)
     elevators = elevators_by(session, group_by, district)
     groups: dict[str, list[kpis.Row]] = defaultdict(list)
@@ -190,10 +188,10 @@ def summary(session: Session, user: User, p: Period, *, district: str | None,
             "group_by": group_by, "days": round(p.days, 6), "rows": rows}
 
 
-def histogram(session: Session, user: User, p: Period, *, district: str | None,
+def histogram(session: Session, viewer: Visibility, p: Period, *, district: str | None,
               metric: str, bin_s: int) -> dict[str, Any]:
     """Counts of an interval over the period's entrapments in bins of ``bin_s`` seconds."""
-    district = area(user, district, session)
+    district = area(viewer, district, session)
     fn = kpis.INTERVALS[metric]
     values = np.array([v for it in load_items(session, p, district)
                        if kpis.is_entrapment(it.row.facts)
@@ -210,10 +208,10 @@ def histogram(session: Session, user: User, p: Period, *, district: str | None,
 # ----------------------------------------------------------------------------------------
 # rankings (the "名单" an office brings to an interview)
 
-def hidden_danger(session: Session, user: User, p: Period, *, district: str | None,
+def hidden_danger(session: Session, viewer: Visibility, p: Period, *, district: str | None,
                   threshold: int = 3) -> dict[str, Any]:
     """Elevators with ≥ ``threshold`` entrapments in one calendar (local) month."""
-    district = area(user, district, session)
+    district = area(viewer, district, session)
     items = [it for it in load_items(session, p, district) if kpis.is_entrapment(it.row.facts)]
     per: dict[tuple[str, int], int] = defaultdict(int)
     for it in items:
@@ -249,9 +247,9 @@ def _population(session: Session, column: Any, district: str | None) -> dict[int
     return {int(k): int(n) for k, n in session.execute(stmt)}
 
 
-def _org_table(session: Session, user: User, p: Period, *, district: str | None, kind: str,
+def _org_table(session: Session, viewer: Visibility, p: Period, *, district: str | None, kind: str,
                sort: str, limit: int) -> dict[str, Any]:
-    district = area(user, district, session)
+    district = area(viewer, district, session)
     items = load_items(session, p, district)
     if kind == "company":
         pop = _population(session, Elevator.maintenance_company_id, district)
@@ -299,17 +297,17 @@ def _org_table(session: Session, user: User, p: Period, *, district: str | None,
             "sort": sort, "total": len(rows), "rows": rows[:limit]}
 
 
-def companies(session: Session, user: User, p: Period, *, district: str | None,
+def companies(session: Session, viewer: Visibility, p: Period, *, district: str | None,
               sort: str = "rate", limit: int = 50) -> dict[str, Any]:
     """Maintenance companies by entrapment rate (per 100 elevators they maintain per month)
     or by late arrivals (misses of the arrival limit)."""
-    return _org_table(session, user, p, district=district, kind="company", sort=sort,
+    return _org_table(session, viewer, p, district=district, kind="company", sort=sort,
                       limit=limit)
 
 
-def use_units(session: Session, user: User, p: Period, *, district: str | None,
+def use_units(session: Session, viewer: Visibility, p: Period, *, district: str | None,
               sort: str = "entrapments", limit: int = 50) -> dict[str, Any]:
-    return _org_table(session, user, p, district=district, kind="use_unit", sort=sort,
+    return _org_table(session, viewer, p, district=district, kind="use_unit", sort=sort,
                       limit=limit)
 
 

@@ -27,13 +27,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.bus import BUS_STATUS, EventBus, Message, queue_subscriber
 from dispatch.events import event_message
-from dispatch.models import IncidentEvent, User
+from dispatch.models import IncidentEvent
+from dispatch.scoping import Visibility
 from dispatch.stream import snapshot
 
 log = logging.getLogger("rescue.stream")
 Row = dict[str, Any]
 QueueItem = tuple[int | None, str]
-_CREW_HIDDEN = ("caller_phone",)
 
 
 def dumps(obj: Any) -> str:
@@ -41,33 +41,24 @@ def dumps(obj: Any) -> str:
 
 
 class StreamClient:
-    """One websocket: who it is, what it may see, and its outgoing queue."""
+    """One websocket: who it is (its ``Visibility``), the jobs a crew follows, its queue."""
 
-    def __init__(self, user: User, *, max_queue: int) -> None:
-        self.user_id = user.id
-        self.role = user.role
-        self.team_id = user.team_id
-        self.region = user.region
+    def __init__(self, viewer: Visibility, *, max_queue: int) -> None:
+        self.viewer = viewer
         self.jobs: set[int] = set()
         self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(maxsize=max_queue)
         self.overflowed = False
 
     @property
     def is_crew(self) -> bool:
-        return self.role == "crew"
+        return self.viewer.is_crew
 
-    def wants(self, msg: Message, zone: str | None) -> bool:
-        """Crews: their team's jobs only. Offices with a region: incidents in that region."""
-        if self.is_crew:
-            team = msg.get("team_id")
-            if team is not None:
-                if team == self.team_id and msg.get("incident_id") is not None:
-                    self.jobs.add(int(msg["incident_id"]))
-                return bool(team == self.team_id)
-            return msg.get("incident_id") in self.jobs
-        if self.role == "office" and self.region is not None and msg.get("incident_id"):
-            return zone == self.region
-        return True
+    @property
+    def team_id(self) -> int | None:
+        return self.viewer.team_id
+
+    def wants(self, msg: Message, zone_id: int | None) -> bool:
+        return self.viewer.wants_event(msg, zone_id, self.jobs)
 
     def push(self, seq: int | None, text: str) -> None:
         try:
@@ -76,8 +67,9 @@ class StreamClient:
             self.overflowed = True  # the socket closes; the page reconnects with ?since=
 
 
-def crew_view(msg: Message) -> Message:
-    data = {k: v for k, v in (msg.get("data") or {}).items() if k not in _CREW_HIDDEN}
+def crew_view(msg: Message, viewer: Visibility) -> Message:
+    """An event as a crew may read it: no caller number, no board or team rows of others."""
+    data = viewer.redact(dict(msg.get("data") or {}))
     return {**{k: v for k, v in msg.items() if k not in ("incident", "team")}, "data": data}
 
 
@@ -132,8 +124,8 @@ class Hub:
         self._loop = None
         self.degraded = False
 
-    def add(self, user: User) -> StreamClient:
-        client = StreamClient(user, max_queue=self.max_queue)
+    def add(self, viewer: Visibility) -> StreamClient:
+        client = StreamClient(viewer, max_queue=self.max_queue)
         self.clients.add(client)
         return client
 
@@ -182,7 +174,7 @@ class Hub:
         if not self.clients:
             return
         incident, team = await asyncio.to_thread(self._enrich, msg)
-        zone = incident["zone"] if incident else None
+        zone = incident["zone"]["id"] if incident else msg.get("zone_id")  # terminal alerts
         staff_text: str | None = None
         crew_texts: dict[int | None, str] = {}
         for client in list(self.clients):
@@ -190,7 +182,7 @@ class Hub:
                 continue
             if client.is_crew:
                 if client.team_id not in crew_texts:
-                    crew_texts[client.team_id] = await self._crew_text(msg, team, client.team_id)
+                    crew_texts[client.team_id] = await self._crew_text(msg, team, client.viewer)
                 client.push(seq, crew_texts[client.team_id])
             else:
                 if staff_text is None:
@@ -198,21 +190,21 @@ class Hub:
                 client.push(seq, staff_text)
             self.delivered += 1
 
-    async def _crew_text(self, msg: Message, team: Row | None, team_id: int | None) -> str:
+    async def _crew_text(self, msg: Message, team: Row | None, viewer: Visibility) -> str:
         """The crew's version: no caller number, and the incident row with only this team's
         assignments (never another team's)."""
-        out = crew_view(msg)
-        if team is not None and team["id"] == team_id:
+        out = crew_view(msg, viewer)
+        if team is not None and team["id"] == viewer.team_id:
             out["team"] = team
-        if msg.get("incident_id") is not None and team_id is not None:
-            rows = await asyncio.to_thread(self._crew_row, int(msg["incident_id"]), team_id)
+        if msg.get("incident_id") is not None and viewer.team_id is not None:
+            rows = await asyncio.to_thread(self._rows_for, viewer, int(msg["incident_id"]))
             if rows:
                 out["incident"] = rows[0]
         return dumps(out)
 
-    def _crew_row(self, incident_id: int, team_id: int) -> list[Row]:
+    def _rows_for(self, viewer: Visibility, incident_id: int) -> list[Row]:
         with self.sessions() as session:
-            return snapshot.incident_rows(session, ids=[incident_id], team_id=team_id)
+            return snapshot.incident_rows(session, viewer, ids=[incident_id])
 
     def _remember(self, seq: int) -> None:
         self._recent.add(seq)
@@ -225,11 +217,13 @@ class Hub:
         incident_id, team_id = msg.get("incident_id"), msg.get("team_id")
         if incident_id is None and (team_id is None or msg.get("type") == "team_position"):
             return None, None
+        everything = Visibility.internal()
         with self.sessions() as session:
-            rows = (snapshot.incident_rows(session, ids=[int(incident_id)])
+            rows = (snapshot.incident_rows(session, everything, ids=[int(incident_id)])
                     if incident_id is not None else [])
-            teams = (snapshot.team_rows(session, now=self.now(), fresh_s=self.fresh_s,
-                                        ids=[int(team_id)]) if team_id is not None else [])
+            teams = (snapshot.team_rows(session, everything, now=self.now(),
+                                        fresh_s=self.fresh_s, ids=[int(team_id)])
+                     if team_id is not None else [])
         return (rows[0] if rows else None), (teams[0] if teams else None)
 
     # -- degraded mode (the bus cannot reach the other workers) ------------------------------

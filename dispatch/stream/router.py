@@ -20,9 +20,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 
-from dispatch.deps import StreamUser
+from dispatch.deps import StreamIdentity, StreamUser
 from dispatch.events import event_message
-from dispatch.models import Incident, User, Zone
+from dispatch.models import Incident
 from dispatch.stream import snapshot
 from dispatch.stream.hub import Hub, StreamClient, crew_view, dumps
 
@@ -30,33 +30,31 @@ router = APIRouter(tags=["stream"])
 REPLAY_LIMIT = 5000
 
 
-def _snapshot(ws: WebSocket, user: User) -> tuple[int, str, list[int]]:
+def _snapshot(ws: WebSocket, who: StreamIdentity) -> tuple[int, str, list[int]]:
     """(last_seq, the snapshot frame as text, incident ids in it)."""
     now = datetime.now(UTC)
     fresh_s = ws.app.state.settings.gps_fresh_s
-    me = snapshot.me_of(user)
+    viewer, lang = who.viewer, who.lang
 
     def build() -> dict[str, Any]:
         with ws.app.state.sessionmaker() as session:
-            return snapshot.snapshot(session, user, now=now, fresh_s=fresh_s)
+            return snapshot.snapshot(session, viewer, lang=lang, now=now, fresh_s=fresh_s)
 
-    if user.role in ("operator", "supervisor", "admin") or (
-            user.role == "office" and user.region is None):
+    if viewer.sees_everything:
         last_seq, body = ws.app.state.hub.board_snapshot(build)
-        head = dumps({"type": "snapshot", "now": now.isoformat(), "me": me})
+        head = dumps({"type": "snapshot", "now": now.isoformat(), "me": viewer.me(lang)})
         return last_seq, head[:-1] + "," + body[1:], []
     snap = build()
     return int(snap["last_seq"]), dumps(snap), [row["id"] for row in snap["incidents"]]
 
 
-def _replay(ws: WebSocket, since: int, upto: int) -> tuple[list[dict[str, Any]], dict[int, str]]:
+def _replay(ws: WebSocket, since: int, upto: int) -> tuple[list[dict[str, Any]], dict[int, int]]:
     with ws.app.state.sessionmaker() as session:
         rows = [ev for ev in snapshot.events_since(session, since, limit=REPLAY_LIMIT)
                 if ev.id <= upto]
         ids = {ev.incident_id for ev in rows}
-        zones = dict(session.execute(
-            select(Incident.id, Zone.name).join(Zone, Incident.zone_id == Zone.id)
-            .where(Incident.id.in_(ids))).all()) if ids else {}
+        zones = dict(session.execute(select(Incident.id, Incident.zone_id)
+                                     .where(Incident.id.in_(ids))).all()) if ids else {}
         return [event_message(ev) for ev in rows], zones
 
 
@@ -86,16 +84,16 @@ async def _receiver(ws: WebSocket, client: StreamClient) -> None:
 
 
 @router.websocket("/api/v1/stream")
-async def stream(websocket: WebSocket, user: StreamUser,
+async def stream(websocket: WebSocket, who: StreamUser,
                  since: Annotated[int | None, Query(ge=0)] = None) -> None:
     """Live board for consoles (all roles; crews see their team's jobs, offices read-only)."""
     hub: Hub = websocket.app.state.hub
     await hub.ensure_started()
     await websocket.accept()
-    client = hub.add(user)  # registered before the snapshot is read: nothing falls between
+    client = hub.add(who.viewer)  # registered before the snapshot: nothing falls between
     try:
-        upto, text, ids = await asyncio.to_thread(_snapshot, websocket, user)
-        if user.role == "crew":
+        upto, text, ids = await asyncio.to_thread(_snapshot, websocket, who)
+        if client.is_crew:
             client.jobs = set(ids)
         await websocket.send_text(text)
         replayed = 0
@@ -103,7 +101,7 @@ async def stream(websocket: WebSocket, user: StreamUser,
             messages, zones = await asyncio.to_thread(_replay, websocket, since, upto)
             for msg in messages:
                 if client.wants(msg, zones.get(msg["incident_id"])):
-                    out = crew_view(msg) if client.is_crew else msg
+                    out = crew_view(msg, client.viewer) if client.is_crew else msg
                     await websocket.send_text(dumps({**out, "replay": True}))
                     replayed += 1
             if len(messages) >= REPLAY_LIMIT:

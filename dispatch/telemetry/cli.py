@@ -23,28 +23,20 @@ def devices_add(
                                           "JSON.")] = False,
 ) -> None:
     """Register a terminal to an elevator and print its secret (shown once)."""
-    from sqlalchemy.orm import Session
-
-    from dispatch.db import make_engine
     from dispatch.errors import Problem
     from dispatch.settings import get_settings
     from dispatch.telemetry.service import add_device
+    from dispatch.uow import command_unit_of_work
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            try:
-                device, secret = add_device(session, elevator_id=elevator, device_id=device_id,
-                                            label=label,
-                                            app_secret=settings.resolved_secret_key())
-            except Problem as exc:
-                hint = "--elevator" if exc.field == "elevator_id" else "--device-id"
-                raise typer.BadParameter(exc.detail, param_hint=hint) from None
-            session.commit()
-            out = {"device_id": device.id, "secret": secret, "elevator_id": device.elevator_id}
-    finally:
-        engine.dispose()
+    with command_unit_of_work() as session:
+        try:
+            device, secret = add_device(session, elevator_id=elevator, device_id=device_id,
+                                        label=label, app_secret=settings.resolved_secret_key())
+        except Problem as exc:
+            hint = "--elevator" if exc.field == "elevator_id" else "--device-id"
+            raise typer.BadParameter(exc.detail, param_hint=hint) from None
+        out = {"device_id": device.id, "secret": secret, "elevator_id": device.elevator_id}
     if as_json:
         typer.echo(json.dumps(out))
     else:

@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.bus import EventBus
-from dispatch.models import Elevator, Organization, User, Zone
+from dispatch.errors import Problem
+from dispatch.models import Elevator, Organization, Zone
+from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 from dispatch.telemetry import codes
 from dispatch.telemetry.liveness_models import DeviceLiveness, TerminalAlert
@@ -38,6 +40,7 @@ from dispatch.telemetry.liveness_schemas import (
 )
 from dispatch.telemetry.liveness_store import Beat, LivenessStore, Seen, Transitions
 from dispatch.telemetry.models import Device
+from dispatch.uow import unit_of_work
 
 log = logging.getLogger("rescue.liveness")
 _PENDING = "pending_terminal_alerts"
@@ -103,6 +106,7 @@ def _queue(session: Session, type_: str, rows: Sequence[dict[str, Any]], at: dat
     for r in rows:
         pending.append({"seq": None, "type": type_, "incident_id": None, "team_id": None,
                         "elevator_id": r["elevator_id"], "zone": r.get("zone"),
+                        "zone_id": r.get("zone_id"),
                         "at": at.isoformat(), "data": {k: (v.isoformat() if isinstance(
                             v, datetime) else v) for k, v in r.items()}})
 
@@ -150,8 +154,8 @@ def _raise(session: Session, kind: str, rows: Sequence[tuple[str, int, datetime 
     session.add_all(alerts)
     session.flush()
     _queue(session, event, [{"alert_id": a.id, "kind": kind, "device_id": a.device_id,
-                             "elevator_id": a.elevator_id, "zone": places.get(a.elevator_id,
-                                                                              (0, None))[1],
+                             "elevator_id": a.elevator_id, "zone_id": a.zone_id,
+                             "zone": places.get(a.elevator_id, (0, None))[1],
                              "rescue_code": places.get(a.elevator_id, (0, 0, None))[2],
                              "last_seen_at": a.last_seen_at} for a in alerts], now)
     return len(alerts)
@@ -170,6 +174,7 @@ def _clear(session: Session, kind: str, device_ids: Sequence[str], now: datetime
     places = _places(session, {r.elevator_id for r in rows})
     _queue(session, event, [{"alert_id": r.id, "kind": kind, "device_id": r.device_id,
                              "elevator_id": r.elevator_id,
+                             "zone_id": places.get(r.elevator_id, (None,))[0],
                              "zone": places.get(r.elevator_id, (0, None))[1],
                              "rescue_code": places.get(r.elevator_id, (0, 0, None))[2],
                              "raised_at": r.raised_at} for r in rows], now)
@@ -208,7 +213,7 @@ def sweep(factory: sessionmaker[Session], store: LivenessStore, *, settings: Set
     raised = 0
     for i in range(0, len(silent), chunk):
         part = silent[i:i + chunk]
-        with factory.begin() as session:
+        with unit_of_work(factory) as session:
             session.execute(_insert(session, DeviceLiveness).on_conflict_do_nothing(
                 index_elements=["device_id"]),
                 [{"device_id": s.device_id, "elevator_id": s.elevator_id, "state": "online",
@@ -245,7 +250,7 @@ def _reconcile(factory: sessionmaker[Session], store: LivenessStore, *, now: dat
             and seen[d] > _ts(since)]
     if not back:
         return 0
-    with factory.begin() as session:
+    with unit_of_work(factory) as session:
         return _clear_offline(session, back, now, by="message")
 
 
@@ -260,7 +265,7 @@ def flush(factory: sessionmaker[Session], store: LivenessStore, *, settings: Set
     dirty = store.take_dirty()
     for i in range(0, len(dirty), chunk):
         part = dirty[i:i + chunk]
-        with factory.begin() as session:
+        with unit_of_work(factory) as session:
             stmt = _insert(session, DeviceLiveness)
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(index_elements=["device_id"], set_={
@@ -296,11 +301,13 @@ def seed_store(factory: sessionmaker[Session], store: LivenessStore) -> int:
 
 # --- views -----------------------------------------------------------------------------------
 
-def _region_zone_ids(session: Session, user: User) -> list[int] | None:
-    """Zones an office user is limited to (None: everything)."""
-    if user.role != "office" or not user.region:
-        return None
-    return list(session.scalars(select(Zone.id).where(Zone.name == user.region)))
+def _district(session: Session, viewer: Visibility, district: str | None) -> str | None:
+    """The district a review covers: an office's own region, 403 for another one."""
+    district, outside = viewer.district_for_report(district)
+    if outside:
+        raise Problem(403, "Outside your region", f"this account sees only {district}",
+                      field="district")
+    return district
 
 
 def elevator_liveness(session: Session, store: LivenessStore, *, elevator_id: int,
@@ -335,7 +342,7 @@ def elevator_liveness(session: Session, store: LivenessStore, *, elevator_id: in
                             terminals=out)
 
 
-def list_alerts(session: Session, user: User, *, open_only: bool, kind: str | None,
+def list_alerts(session: Session, viewer: Visibility, *, open_only: bool, kind: str | None,
                 elevator_id: int | None, limit: int) -> list[AlertOut]:
     stmt = (select(TerminalAlert, Elevator.rescue_code, Elevator.address, Zone.name)
             .join(Elevator, Elevator.id == TerminalAlert.elevator_id)
@@ -346,9 +353,7 @@ def list_alerts(session: Session, user: User, *, open_only: bool, kind: str | No
         stmt = stmt.where(TerminalAlert.kind == kind)
     if elevator_id is not None:
         stmt = stmt.where(TerminalAlert.elevator_id == elevator_id)
-    zones = _region_zone_ids(session, user)
-    if zones is not None:
-        stmt = stmt.where(Elevator.zone_id.in_(zones))
+    stmt = viewer.elevators(stmt, TerminalAlert.elevator_id)
     rows = session.execute(stmt.order_by(TerminalAlert.raised_at.desc(), TerminalAlert.id.desc())
                            .limit(limit)).all()
     return [AlertOut(id=a.id, kind=a.kind, device_id=a.device_id, elevator_id=a.elevator_id,
@@ -357,7 +362,8 @@ def list_alerts(session: Session, user: User, *, open_only: bool, kind: str | No
                      cleared_by=a.cleared_by) for a, rc, addr, zn in rows]
 
 
-def offline_longest(session: Session, user: User, *, now: datetime, district: str | None,
+def offline_longest(session: Session, viewer: Visibility, *, now: datetime,
+                    district: str | None,
                     limit: int) -> list[OfflineTerminal]:
     """Terminals offline now, longest first: the list an office sends to the companies."""
     company = Organization
@@ -368,9 +374,8 @@ def offline_longest(session: Session, user: User, *, now: datetime, district: st
             .outerjoin(company, company.id == Elevator.maintenance_company_id)
             .join(Device, Device.id == DeviceLiveness.device_id)
             .where(DeviceLiveness.state == "offline", Device.active.is_(True)))
-    zones = _region_zone_ids(session, user)
-    if zones is not None:
-        stmt = stmt.where(Elevator.zone_id.in_(zones))
+    stmt = viewer.elevators(stmt, DeviceLiveness.elevator_id)
+    district = _district(session, viewer, district)
     if district:
         stmt = stmt.where(Zone.name == district)
     rows = session.execute(stmt.order_by(DeviceLiveness.offline_since, DeviceLiveness.device_id)
@@ -383,7 +388,7 @@ def offline_longest(session: Session, user: User, *, now: datetime, district: st
         for r, rc, addr, zn, cn in rows]
 
 
-def online_rate(session: Session, user: User, *, group_by: str,
+def online_rate(session: Session, viewer: Visibility, *, group_by: str,
                 district: str | None) -> list[OnlineRate]:
     """Per zone or maintenance company: registered active terminals, how many are online,
     offline, never heard from, and the online rate (online / terminals)."""
@@ -399,9 +404,8 @@ def online_rate(session: Session, user: User, *, group_by: str,
             .outerjoin(Organization, Organization.id == Elevator.maintenance_company_id)
             .outerjoin(DeviceLiveness, DeviceLiveness.device_id == Device.id)
             .where(Device.active.is_(True)).group_by(key).order_by(key))
-    zones = _region_zone_ids(session, user)
-    if zones is not None:
-        stmt = stmt.where(Elevator.zone_id.in_(zones))
+    stmt = viewer.elevators(stmt, Device.elevator_id)
+    district = _district(session, viewer, district)
     if district:
         stmt = stmt.where(Zone.name == district)
     out = []
@@ -412,8 +416,8 @@ def online_rate(session: Session, user: User, *, group_by: str,
     return out
 
 
-def power_lost_reports(session: Session, *, since: datetime,
-                       zone_ids: list[int] | None) -> list[tuple[int, int, datetime, str]]:
+def power_lost_reports(session: Session, viewer: Visibility, *,
+                       since: datetime) -> list[tuple[int, int, datetime, str]]:
     """(zone, elevator, at, source) of terminal alerts that point at an area power cut:
     terminals going offline, and heartbeats reporting mains lost."""
     stmt = (select(Elevator.zone_id, TerminalAlert.elevator_id, TerminalAlert.raised_at,
@@ -421,7 +425,6 @@ def power_lost_reports(session: Session, *, since: datetime,
             .join(Elevator, Elevator.id == TerminalAlert.elevator_id)
             .where(TerminalAlert.raised_at >= since,
                    TerminalAlert.kind.in_(("offline", "mains_lost"))))
-    if zone_ids is not None:
-        stmt = stmt.where(and_(Elevator.zone_id.in_(zone_ids)))
+    stmt = viewer.elevators(stmt, TerminalAlert.elevator_id)
     return [(z, e, at, kind) for z, e, at, kind in session.execute(stmt).all()]
 

@@ -46,6 +46,7 @@ from dispatch.telemetry.liveness_schemas import parse_heartbeat
 from dispatch.telemetry.liveness_store import Beat, LivenessStore
 from dispatch.telemetry.models import Device
 from dispatch.telemetry.schemas import parse_batch
+from dispatch.uow import unit_of_work
 
 log = logging.getLogger("rescue.mqtt")
 Clock = Callable[[], datetime]
@@ -205,7 +206,7 @@ class Processor:
         tr = liveness.record(self.store, beats)
         counts["heartbeats"] += sum(b.heartbeat for b in beats)
         if tr:
-            with self.factory.begin() as session:
+            with unit_of_work(self.factory) as session:
                 liveness.apply_transitions(session, tr, now)
             counts["back_online"] += len(tr.back_online)
         self.stats.add(counts)
@@ -220,7 +221,7 @@ class Processor:
 
     def _store_events(self, batches: list[_Events], now: datetime, counts: Counter[str]) -> None:
         try:
-            with self.factory.begin() as session:
+            with unit_of_work(self.factory) as session:
                 results = service.ingest_many(session, [b.item for b in batches], now=now,
                                               settings=self.settings)
         except OperationalError:
@@ -231,7 +232,7 @@ class Processor:
             results = []
             for b in batches:
                 try:
-                    with self.factory.begin() as session:
+                    with unit_of_work(self.factory) as session:
                         results.extend(service.ingest_many(session, [b.item], now=now,
                                                            settings=self.settings))
                 except OperationalError:

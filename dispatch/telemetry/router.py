@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff
+from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff, ViewerDep
 from dispatch.errors import Problem
 from dispatch.incidents.service import load_incident
 from dispatch.telemetry import codes, liveness, service
@@ -50,7 +50,6 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
     tr = liveness.record(request.app.state.liveness,  # a sign of life (issue 19)
                          [liveness.beat(device.id, device.elevator_id, now)])
     liveness.apply_transitions(session, tr, now)
-    session.commit()
     return result
 
 
@@ -61,7 +60,6 @@ def add_device(body: DeviceCreate, user: Admin, session: SessionDep,
     device, secret = service.add_device(session, elevator_id=body.elevator_id,
                                         device_id=body.device_id, label=body.label,
                                         app_secret=request.app.state.secret_key)
-    session.commit()
     return DeviceCreated(device_id=device.id, secret=secret, elevator_id=device.elevator_id)
 
 
@@ -79,21 +77,22 @@ def list_devices(user: Admin, session: SessionDep,
 
 
 @router.get("/alarms", response_model=list[AlarmOut])
-def list_alarms(user: Staff, session: SessionDep,
+def list_alarms(_: Staff, viewer: ViewerDep, session: SessionDep,
                 elevator_id: Annotated[int | None, Query(gt=0)] = None,
                 incident_id: Annotated[int | None, Query(gt=0)] = None,
                 device_id: Annotated[str | None, Query(max_length=64)] = None,
                 outcome: Annotated[str | None, Query(max_length=16)] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlarmOut]:
     """Stored alarms newest first, each with its code name (unknown codes as sent) and fate."""
-    return service.list_alarms(session, user, elevator_id=elevator_id, incident_id=incident_id,
+    return service.list_alarms(session, viewer, elevator_id=elevator_id, incident_id=incident_id,
                                device_id=device_id, outcome=outcome, limit=limit)
 
 
 @router.get("/incidents/{incident_id}", response_model=AlarmFacts)
-def incident_alarm_facts(incident_id: int, user: Staff, session: SessionDep) -> AlarmFacts:
+def incident_alarm_facts(incident_id: int, _: Staff, viewer: ViewerDep,
+                         session: SessionDep) -> AlarmFacts:
     """Alarm facts of an incident: alarm count and the "recovered by itself" flag."""
-    incident = load_incident(session, incident_id, user)
+    incident = load_incident(session, incident_id, viewer)
     facts = service.alarm_facts(session, incident)
     if facts is None:
         raise Problem(404, "No alarms", f"incident {incident_id} has no telemetry alarms",
@@ -102,18 +101,18 @@ def incident_alarm_facts(incident_id: int, user: Staff, session: SessionDep) -> 
 
 
 @router.get("/recovered", response_model=list[AlarmFacts])
-def recovered(user: Staff, session: SessionDep) -> list[AlarmFacts]:
+def recovered(_: Staff, viewer: ViewerDep, session: SessionDep) -> list[AlarmFacts]:
     """Active incidents whose lift reported "back to normal" soon after the alarm: verify by
     calling back before cancelling (never closed automatically)."""
-    return service.recovered_open(session, user)
+    return service.recovered_open(session, viewer)
 
 
 @router.get("/power-cuts", response_model=list[PowerCut])
-def power_cuts(user: Staff, session: SessionDep, settings: SettingsDep, now: Now,
+def power_cuts(_: Staff, viewer: ViewerDep, session: SessionDep, settings: SettingsDep, now: Now,
                hours: Annotated[float, Query(gt=0, le=168)] = 6) -> list[PowerCut]:
     """Area power cuts (many elevators of one district losing mains power within minutes)
     in the last ``hours``, newest first, with their incidents."""
-    return service.power_cuts(session, user, since=now - timedelta(hours=hours),
+    return service.power_cuts(session, viewer, since=now - timedelta(hours=hours),
                               settings=settings)
 
 

@@ -24,8 +24,8 @@ from dispatch.errors import Problem
 from dispatch.events import Actor, append_event
 from dispatch.incidents.schemas import IncidentCreate
 from dispatch.incidents.service import create_incident, find_open_incident
-from dispatch.models import Elevator, Incident, User, Zone
-from dispatch.scoping import scope_incidents
+from dispatch.models import Elevator, Incident, Zone
+from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 from dispatch.telemetry import codes, liveness, rules, signing
 from dispatch.telemetry.models import Alarm, AlarmIncident, Device, ElevatorTelemetry
@@ -244,7 +244,7 @@ def ingest_many(session: Session, batches: Sequence[DeviceBatch], *, now: dateti
             outcome, reason, incident_id = _apply(b, ev, code)
             results[key] = EventResult(event_id=ev.event_id, code=code.code, kind=code.kind,
                                        outcome=outcome, reason=reason,
-                                       incident_id=incident_id)  # type: ignore[arg-type]
+                                       incident_id=incident_id)
             rows.append(dict(device_id=batch.device_id, event_id=ev.event_id,
                              elevator_id=batch.elevator_id, code=code.code, kind=code.kind,
                              occurred_at=ev.occurred_at, received_at=now, raw=raw[i],
@@ -288,7 +288,7 @@ def alarm_out(a: Alarm) -> AlarmOut:
                     incident_id=a.incident_id, raw=a.raw)
 
 
-def list_alarms(session: Session, user: User, *, elevator_id: int | None,
+def list_alarms(session: Session, viewer: Visibility, *, elevator_id: int | None,
                 incident_id: int | None, device_id: str | None, outcome: str | None,
                 limit: int) -> list[AlarmOut]:
     stmt = select(Alarm)
@@ -300,10 +300,7 @@ def list_alarms(session: Session, user: User, *, elevator_id: int | None,
         stmt = stmt.where(Alarm.device_id == device_id)
     if outcome is not None:
         stmt = stmt.where(Alarm.outcome == outcome)
-    if user.role == "office" and user.region:
-        stmt = stmt.where(Alarm.elevator_id.in_(
-            select(Elevator.id).join(Zone, Zone.id == Elevator.zone_id)
-            .where(Zone.name == user.region)))
+    stmt = viewer.alarms(stmt, Alarm.elevator_id)
     rows = session.scalars(stmt.order_by(Alarm.occurred_at.desc(), Alarm.id.desc())
                            .limit(limit)).all()
     return [alarm_out(a) for a in rows]
@@ -321,13 +318,13 @@ def alarm_facts(session: Session, incident: Incident) -> AlarmFacts | None:
                       recovered_after_s=facts.recovered_after_s)
 
 
-def recovered_open(session: Session, user: User) -> list[AlarmFacts]:
+def recovered_open(session: Session, viewer: Visibility) -> list[AlarmFacts]:
     """Active incidents flagged "recovered by itself": the operator's callback list."""
-    stmt = scope_incidents(
+    stmt = viewer.incidents(
         select(Incident, AlarmIncident).join(AlarmIncident,
                                              AlarmIncident.incident_id == Incident.id)
         .where(AlarmIncident.recovered_at.is_not(None),
-               Incident.state.in_(lifecycle.ACTIVE_STATES)), user)
+               Incident.state.in_(lifecycle.ACTIVE_STATES)))
     out = []
     for incident, _ in session.execute(stmt.order_by(AlarmIncident.recovered_at.desc())).all():
         facts = alarm_facts(session, incident)
@@ -336,7 +333,7 @@ def recovered_open(session: Session, user: User) -> list[AlarmFacts]:
     return out
 
 
-def power_cuts(session: Session, user: User, *, since: datetime,
+def power_cuts(session: Session, viewer: Visibility, *, since: datetime,
                settings: Settings) -> list[PowerCut]:
     """Area power cuts derived from the stored power-lost (41) alarms since ``since``, with
     the incidents of their elevators from one gap before the first report to one gap after
@@ -344,13 +341,10 @@ def power_cuts(session: Session, user: User, *, since: datetime,
     stmt = (select(Alarm.elevator_id, Alarm.occurred_at, Elevator.zone_id)
             .join(Elevator, Elevator.id == Alarm.elevator_id)
             .where(Alarm.code == "41", Alarm.occurred_at >= since))
-    if user.role == "office" and user.region:
-        stmt = stmt.where(Elevator.zone_id.in_(select(Zone.id).where(Zone.name == user.region)))
+    stmt = viewer.elevators(stmt, Elevator.id)
     reports = [rules.PowerLost(z, e, at) for e, at, z in session.execute(stmt).all()]
     sources = [("alarm_41", r) for r in reports]
-    zone_ids = (list(session.scalars(select(Zone.id).where(Zone.name == user.region)))
-                if user.role == "office" and user.region else None)
-    for z, e, at, kind in liveness.power_lost_reports(session, since=since, zone_ids=zone_ids):
+    for z, e, at, kind in liveness.power_lost_reports(session, viewer, since=since):
         r = rules.PowerLost(z, e, at)  # issue 19: terminals going silent or on lost mains
         reports.append(r)
         sources.append(("heartbeat_mains_lost" if kind == "mains_lost" else "offline", r))
@@ -361,11 +355,11 @@ def power_cuts(session: Session, user: User, *, since: datetime,
         select(Zone).where(Zone.id.in_({c.zone_id for c in clusters})))}
     out: list[PowerCut] = []
     for c in clusters:
-        incidents = session.scalars(scope_incidents(
+        incidents = session.scalars(viewer.incidents(
             select(Incident).where(Incident.elevator_id.in_(c.elevator_ids),
                                    Incident.merged_into_id.is_(None),
                                    Incident.received_at >= c.started_at - gap,
-                                   Incident.received_at <= c.last_at + gap), user)
+                                   Incident.received_at <= c.last_at + gap))
             .order_by(Incident.received_at)).all()
         zone = zones[c.zone_id]
         out.append(PowerCut(

@@ -233,7 +233,7 @@ def _check_load(engine: Engine) -> None:
         assert company is not None and company.kind == "maintenance_company"
         assert crew_team.organization_id == company.id
         office = s.scalars(select(User).where(User.username == "office1")).one()
-        assert office.role == "office" and office.region is None
+        assert office.role == "office" and office.region_zone_id is None
 
 
 def test_load_into_migrated_sqlite(tmp_path: Path) -> None:

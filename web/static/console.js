@@ -66,10 +66,10 @@
   function teamCell(row) {
     const a = row.assignment;
     if (!a) return "—";
-    return `${R.esc(a.team_name)}<br><small class="muted">${R.stateName(a.state)} · ${a.level}${R.t("level")}</small>`;
+    return `${R.esc(a.team.name)}<br><small class="muted">${R.stateName(a.state)} · ${a.level}${R.t("level")}</small>`;
   }
   function rowHtml(row) {
-    const zone = R.getLang() === "en" ? row.zone_en : row.zone;
+    const zone = R.getLang() === "en" ? row.zone.name_en : row.zone.name;
     return `<tr data-id="${row.id}" class="${state.selected === row.id ? "selected" : ""} ${row._new ? "new" : ""}">
       <td>${clockCell(row)}</td>
       <td class="st">${R.stateName(row.state)}</td>

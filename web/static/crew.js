@@ -74,7 +74,7 @@
     const row = st.incidents.get(a.incident_id);
     if (!row) return;
     const list = (row.assignments || []).filter((x) => x.id !== a.id);
-    const mine = { ...a, team_name: a.team ? a.team.name : "", open: ["offered", "accepted", "en_route", "on_scene"].includes(a.state) };
+    const mine = { ...a, open: ["offered", "accepted", "en_route", "on_scene"].includes(a.state) };
     list.push(mine); list.sort((x, y) => x.id - y.id);
     row.assignments = list; row.assignment = mine;
   }
@@ -118,7 +118,7 @@
     const flags = [row.injured && R.t("injured"), row.vulnerable && R.t("vulnerable"),
       e.three_no && R.t("three_no")].filter(Boolean).map((f) => `<span class="flag">${f}</span>`).join("");
     const head = `<h2>${R.esc(e.building)}</h2><div class="addr">${R.esc(e.address)}</div>
-      <div class="facts">${flags}${row.trapped_count != null ? `${R.t("trapped_n")} ${row.trapped_count} · ` : ""}${R.esc(e.rescue_code)} · ${R.esc(R.getLang() === "en" ? row.zone_en : row.zone)} · ${e.floors}F</div>`;
+      <div class="facts">${flags}${row.trapped_count != null ? `${R.t("trapped_n")} ${row.trapped_count} · ` : ""}${R.esc(e.rescue_code)} · ${R.esc(R.getLang() === "en" ? row.zone.name_en : row.zone.name)} · ${e.floors}F</div>`;
     let body = "";
     if (a.state === "offered") {
       const reasons = DECLINE_REASONS[R.getLang()] || DECLINE_REASONS.en;

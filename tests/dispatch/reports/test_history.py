@@ -160,13 +160,13 @@ def test_demo_history_is_realistic_and_rerun_safe(db) -> None:
         again = demo_history.load(s, days=60, end=end)
         assert again.written == 0 and again.already == len(rows)
         assert demo_history.has_demo_history(s)
-        from dispatch.models import User
+        from dispatch.scoping import Visibility
         p = service.Period(datetime(2026, 10, 1, tzinfo=UTC), end)
-        (row,) = service.summary(s, User(role="admin"), p, district=None,
+        (row,) = service.summary(s, Visibility.internal(), p, district=None,
                                  group_by=None)["rows"]
         assert 0.9 < row["level_share"]["1"] <= 1.0
         # 400 elevators: the power-cut burst (slow arrivals) and repeat offenders dominate
         assert row["entrapments"] > 50
         assert 480 < row["arrival_time"]["p50"] < 2400
-        assert len(service.hidden_danger(s, User(role="admin"), p, district=None)["rows"]) >= 1
+        assert len(service.hidden_danger(s, Visibility.internal(), p, district=None)["rows"]) >= 1
     assert history.SOURCE == "history-import"

@@ -205,3 +205,18 @@ def test_office_review_lists_longest_offline_and_online_rates_in_its_region(
     operator = api.user("operator")
     assert api.client.get("/api/v1/reports/terminals/offline",
                           headers=operator).status_code == 403
+
+
+def test_terminal_alert_events_reach_only_the_region_they_belong_to() -> None:
+    from dispatch.scoping import Visibility
+
+    msg = {"seq": None, "type": "terminal_offline", "incident_id": None, "team_id": None,
+           "elevator_id": 5, "zone_id": 7}
+    office = Visibility(1, "o", "office", None, 7, "小店区")
+    other = Visibility(2, "p", "office", None, 8, "迎泽区")
+    operator = Visibility(3, "q", "operator", None, None, None)
+    crew = Visibility(4, "c", "crew", 9, None, None)
+    assert office.wants_event(msg, 7, set()) is True
+    assert other.wants_event(msg, 7, set()) is False
+    assert operator.wants_event(msg, 7, set()) is True
+    assert crew.wants_event(msg, 7, set()) is False

@@ -334,7 +334,7 @@ def elevator_liveness(session: Session, store: LivenessStore, *, elevator_id: in
             state = "offline"
         else:
             state = "offline" if (now - last).total_seconds() > limit else "online"
-        out.append(TerminalState(device_id=d, state=state, last_seen_at=last,  # type: ignore[arg-type]
+        out.append(TerminalState(device_id=d, state=state, last_seen_at=last,
                                  offline_since=row.offline_since if row and state == "offline"
                                  else None, mode=row.mode if row else None))
     return ElevatorLiveness(elevator_id=elevator_id,

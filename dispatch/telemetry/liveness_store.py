@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,8 @@ class RedisStore:
     def __init__(self, url: str, *, scope: str) -> None:
         import redis
 
-        self._r = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        # typed loosely: redis-py's stubs model replies as unions of every reply type
+        self._r: Any = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
         p = f"rescue:live:{hashlib.sha256(scope.encode()).hexdigest()[:12]}:"
         self.k_seen, self.k_elev, self.k_state = p + "seen", p + "elev", p + "state"
         self.k_offline, self.k_mains, self.k_dirty = p + "offline", p + "mains", p + "dirty"

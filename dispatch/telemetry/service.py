@@ -199,7 +199,8 @@ def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str
     devices = sorted(by_device)
     i = 0
     while i < len(devices):
-        chunk, n = [], 0
+        chunk: list[str] = []
+        n = 0
         while i < len(devices) and (not chunk or n + len(by_device[devices[i]]) < 5000):
             chunk.append(devices[i])
             n += len(by_device[devices[i]])

@@ -58,9 +58,28 @@ def serve(
     import uvicorn
 
     get_settings().resolved_secret_key()  # workers must share one generated key
-    console.print(f"[bold green]elevator-rescue[/] on http://{host}:{port}  (API docs: /docs)")
+    _announce(_follow_port(host, port))
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
                 reload=reload, log_level="info")
+
+
+def _follow_port(host: str, port: int) -> str:
+    """Without ``RESCUE_PUBLIC_BASE_URL`` the crew links and Twilio callbacks point at the
+    address this server really listens on (the workers inherit it), not a default port."""
+    import os
+
+    if not os.environ.get("RESCUE_PUBLIC_BASE_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["RESCUE_PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
+    return os.environ["RESCUE_PUBLIC_BASE_URL"].rstrip("/")
+
+
+def _announce(base: str) -> None:
+    console.print(f"[bold green]elevator-rescue[/] serving at {base}")
+    for path, what in (("/console", "operator console 调度台"), ("/crew", "crew page 救援队"),
+                       ("/office", "office review 监管"), ("/docs", "API docs")):
+        console.print(f"  {base}{path:<9} {what}")
 
 
 @db_app.command("upgrade")

@@ -10,8 +10,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.resources import data_path
@@ -231,6 +232,20 @@ class Settings(BaseSettings):
         "often (so at most once per device in that time).")
     offline_sweep_s: float = Field(
         default=10.0, description="How often the job loop looks for silent terminals.")
+    # --- issue 13: teams on and off duty (rosters) -----------------------------------------
+    timezone: str = Field(
+        default="Asia/Shanghai", description="The centre's local time zone (IANA name): team "
+        "rosters are weekly hours on its wall clock.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "Asia/Shanghai)") from exc
+        return value
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

@@ -33,6 +33,9 @@ from dispatch.stream.router import router as stream_router
 from dispatch.teams.duty import publish_duty_after_commit
 from dispatch.teams.rosters import ensure_at_startup
 from dispatch.teams.router import router as teams_router
+from dispatch.telemetry import wiring as terminals  # issue 19
+from dispatch.telemetry.liveness_router import review_router as terminals_review_router
+from dispatch.telemetry.liveness_router import router as liveness_router
 from dispatch.telemetry.router import router as telemetry_router
 from dispatch.web import router as web_router
 from dispatch.web import static_files
@@ -50,9 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ensure_at_startup(app.state.sessionmaker, settings)  # issue 13: roster boundaries
             jobs = JobLoop(app.state.sessionmaker, settings=settings,
                            router=lambda: router_for(settings))
+            terminals.add_jobs(jobs, app)  # issue 19: offline sweep and heartbeat flush
             jobs.start()
         app.state.jobs = jobs  # issue 18: /readyz reads its last tick
+        mqtt = terminals.start(app)  # issue 19: the MQTT consumer when RESCUE_MQTT_URL is set
         yield
+        terminals.stop(app, mqtt)
         if jobs is not None:
             jobs.stop()
         await app.state.hub.stop()
@@ -74,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = make_bus(settings.redis_url, scope=settings.database_url)
     publish_after_commit(app.state.sessionmaker, app.state.bus)
     publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
+    terminals.install(app, settings)  # issue 19: liveness store, terminal alert events
     publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
@@ -84,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(dispatching_router)
     app.include_router(telemetry_router)
+    app.include_router(liveness_router)  # issue 19
+    app.include_router(terminals_review_router)  # issue 19
     app.include_router(stream_router)
     app.include_router(geo_router)
     app.include_router(web_router)

@@ -17,6 +17,7 @@ from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
 from dispatch.settings import get_settings
 from dispatch.telemetry.cli import devices_app
+from dispatch.telemetry.mqtt_cli import mqtt_app
 
 app = typer.Typer(help="elevator-rescue: 电梯困人应急救援调度", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -32,6 +33,7 @@ app.add_typer(devices_app, name="devices")  # issue 7
 app.add_typer(registry_app, name="registry")  # issue 13
 db_app.command("backup")(backup_command)  # issue 18
 db_app.command("restore")(restore_command)  # issue 18
+app.add_typer(mqtt_app, name="mqtt")  # issue 19
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

@@ -220,6 +220,12 @@ class JobLoop:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+        self._periodic: list[_Periodic] = []
+
+    def every(self, name: str, period_s: float, step: Callable[[datetime], object]) -> None:
+        """Run ``step(now)`` from the loop at most every ``period_s`` (e.g. the terminal
+        offline sweep of issue 19, whose deadlines live in the store, not here)."""
+        self._periodic.append(_Periodic(name, period_s, step))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rescue-jobs", daemon=True)
@@ -244,4 +250,22 @@ class JobLoop:
                 log.exception("outbox delivery failed")
             self.last_tick = time.monotonic()
             JOB_LOOP_TICK.set(time.time())
+            for p in self._periodic:
+                p.run_if_due(datetime.now(UTC))
             self._stop.wait(self.settings.job_poll_s)
+
+
+class _Periodic:
+    def __init__(self, name: str, period_s: float, step: Callable[[datetime], object]) -> None:
+        self.name, self.period_s, self.step = name, period_s, step
+        self._next = 0.0
+
+    def run_if_due(self, now: datetime) -> None:
+        mono = time.monotonic()
+        if mono < self._next:
+            return
+        self._next = mono + self.period_s
+        try:
+            self.step(now)
+        except Exception:
+            log.exception("periodic step %s failed", self.name)

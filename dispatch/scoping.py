@@ -166,8 +166,9 @@ class Visibility:
                     jobs.add(int(msg["incident_id"]))
                 return bool(team == self.team_id)
             return msg.get("incident_id") in jobs
-        if self.region_zone_id is not None and msg.get("incident_id") is not None:
-            return zone_id == self.region_zone_id
+        if self.region_zone_id is not None and (msg.get("incident_id") is not None
+                                                or msg.get("zone_id") is not None):
+            return zone_id == self.region_zone_id  # incidents, and terminal alerts (issue 19)
         return True
 
     def redact(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,42 @@ class Settings(BaseSettings):
         "and send through it (messages listed on its page).")
     fake_twilio_port: int = Field(default=8025, description="Port of the demo fake Twilio.")
 
+    # --- issue 19: MQTT ingestion, heartbeats, terminal offline alerts ---------------------
+    mqtt_url: str | None = Field(
+        default=None, description="MQTT broker (mqtt://host:1883, mqtts://…); unset: no MQTT "
+        "consumer (the HTTP device API works either way).")
+    mqtt_client_id: str | None = Field(
+        default=None, description="Client id of this process's persistent session; unset: "
+        "rescue-<host>-<port or pid>. Keep it stable across restarts, or queued messages wait "
+        "for a session that never comes back.")
+    mqtt_share_group: str = Field(
+        default="rescue", description="MQTT 5 shared-subscription group ($share/<group>/…): "
+        "every consumer in the group gets a share of the messages.")
+    mqtt_topic_prefix: str = Field(
+        default="rescue/v1", description="Topics are <prefix>/<device_id>/events and "
+        "<prefix>/<device_id>/heartbeat.")
+    mqtt_session_expiry_s: int = Field(
+        default=86400, description="How long the broker keeps this consumer's session and "
+        "queued QoS 1 messages while it is away.")
+    mqtt_receive_max: int = Field(
+        default=2000, description="MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the "
+        "broker may have in flight to this consumer (bounds a batch).")
+    mqtt_batch_size: int = Field(
+        default=500, description="Messages per consumer batch (one transaction per batch; "
+        "acknowledged after its commit).")
+    mqtt_batch_ms: float = Field(
+        default=50.0, description="A batch is closed this long after its first message even "
+        "when not full.")
+    heartbeat_interval_s: float = Field(
+        default=60.0, description="Expected heartbeat interval of a terminal.")
+    offline_factor: float = Field(
+        default=3.0, description="A terminal silent longer than heartbeat_interval_s × this is "
+        "offline (an 'offline' alert for its elevator).")
+    heartbeat_flush_s: float = Field(
+        default=60.0, description="Heartbeat state is written to the database in batches this "
+        "often (so at most once per device in that time).")
+    offline_sweep_s: float = Field(
+        default=10.0, description="How often the job loop looks for silent terminals.")
     # --- issue 13: teams on and off duty (rosters) -----------------------------------------
     timezone: str = Field(
         default="Asia/Shanghai", description="The centre's local time zone (IANA name): team "

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Bring up throw-away PostgreSQL+PostGIS and Redis servers on their own ports, run the
+# Bring up throw-away PostgreSQL+PostGIS, Redis and Mosquitto servers on their own ports, run the
 # given command with their URLs exported, and stop them afterwards. Installs what is
 # missing with apt (Debian/Ubuntu). Reuses nothing that happens to be running.
 set -euo pipefail
 
 PG_PORT=${RESCUE_TEST_PG_PORT:-55432}
 REDIS_PORT=${RESCUE_TEST_REDIS_PORT:-56379}
+MQTT_PORT=${RESCUE_TEST_MQTT_PORT:-51883}
 WORK=$(mktemp -d /tmp/rescue-test-services.XXXXXX)
 chmod 755 "$WORK"
 
@@ -19,6 +20,7 @@ if ! ls /usr/share/postgresql/"$pg_ver"/extension/postgis.control >/dev/null 2>&
   need+=("postgresql-${pg_ver}-postgis-3")
 fi
 command -v redis-server >/dev/null || need+=(redis-server)
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || need+=(mosquitto)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # fc-list's output is read whole first: `fc-list | grep -q` under pipefail fails with 141
 # (SIGPIPE) whenever grep exits before fc-list has written everything.
@@ -35,6 +37,7 @@ fi
 cleanup() {
   set +e
   [ -f "$WORK/redis.pid" ] && kill "$(cat "$WORK/redis.pid")" 2>/dev/null
+  [ -f "$WORK/mosquitto.pid" ] && kill "$(cat "$WORK/mosquitto.pid")" 2>/dev/null
   if [ -d "$WORK/pg" ]; then
     run_pg "$pg_bin/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1
   fi
@@ -71,8 +74,30 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+# Mosquitto (issue 19): anonymous on loopback only, persistence in the temp dir (sessions
+# survive a consumer restart), queues deep enough for the MQTT tests.
+mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+mkdir -p "$WORK/mosquitto"
+cat > "$WORK/mosquitto.conf" <<CONF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $WORK/mosquitto/
+max_queued_messages 100000
+max_inflight_messages 0
+pid_file $WORK/mosquitto.pid
+log_dest file $WORK/mosquitto.log
+user $(id -un)
+CONF
+"$mosquitto_bin" -c "$WORK/mosquitto.conf" -d
+for _ in $(seq 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$MQTT_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+
 export RESCUE_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/rescue_test"
 export RESCUE_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export RESCUE_TEST_MQTT_URL="mqtt://127.0.0.1:$MQTT_PORT"
 export RESCUE_TEST_CHROMIUM=/usr/bin/chromium
-echo "test-services: PostgreSQL $pg_ver+PostGIS on :$PG_PORT, Redis on :$REDIS_PORT"
+echo "test-services: PostgreSQL $pg_ver+PostGIS on :$PG_PORT, Redis on :$REDIS_PORT, Mosquitto on :$MQTT_PORT"
 "$@"

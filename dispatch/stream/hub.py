@@ -178,7 +178,7 @@ class Hub:
         if not self.clients:
             return
         incident, team = await asyncio.to_thread(self._enrich, msg)
-        zone = incident["zone"]["id"] if incident else None
+        zone = incident["zone"]["id"] if incident else msg.get("zone_id")  # terminal alerts
         staff_text: str | None = None
         crew_texts: dict[int | None, str] = {}
         for client in list(self.clients):

@@ -12,7 +12,7 @@ from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff, V
 from dispatch.errors import Problem
 from dispatch.incidents.service import load_incident
 from dispatch.ops.metrics import count_telemetry
-from dispatch.telemetry import codes, service
+from dispatch.telemetry import codes, liveness, service
 from dispatch.telemetry.auth import SignedDevice
 from dispatch.telemetry.models import Device
 from dispatch.telemetry.schemas import (
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/api/v1/telemetry", tags=["telemetry"])
 
 @router.post("/events", response_model=BatchResult)
 def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep,
-                now: Now) -> BatchResult:
+                now: Now, request: Request) -> BatchResult:
     """A signed batch of 1–500 terminal events (README, "Device API").
 
     Exactly once per ``(device, event_id)``: a resent batch answers the same outcomes with
@@ -49,6 +49,9 @@ def post_events(device: SignedDevice, session: SessionDep, settings: SettingsDep
     result = service.ingest(session, device_id=device.id, elevator_id=device.elevator_id,
                             events=events, raw=raw, now=now, settings=settings)
     count_telemetry(result.results)  # issue 18 (the unit of work commits after the return)
+    tr = liveness.record(request.app.state.liveness,  # a sign of life (issue 19)
+                         [liveness.beat(device.id, device.elevator_id, now)])
+    liveness.apply_transitions(session, tr, now)
     return result
 
 

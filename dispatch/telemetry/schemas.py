@@ -169,6 +169,9 @@ class PowerCut(BaseModel):
     elevator_ids: list[int]
     incidents: list[PowerCutIncident]
     active_incidents: int
+    sources: dict[str, int] = Field(default_factory=dict, description=(
+        "reports per source: alarm_41 (power-lost events), offline (terminals gone silent), "
+        "heartbeat_mains_lost (heartbeats reporting mains lost)"))
 
 
 class CodeOut(BaseModel):

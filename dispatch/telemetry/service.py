@@ -9,6 +9,7 @@ written with one multi-row ``INSERT … ON CONFLICT DO NOTHING``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from dispatch.incidents.service import create_incident, find_open_incident
 from dispatch.models import Elevator, Incident, Zone
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
-from dispatch.telemetry import codes, rules, signing
+from dispatch.telemetry import codes, liveness, rules, signing
 from dispatch.telemetry.models import Alarm, AlarmIncident, Device, ElevatorTelemetry
 from dispatch.telemetry.schemas import (
     AlarmFacts,
@@ -79,14 +80,18 @@ class _Batch:
     looked_up: bool = False
 
 
-def _lock_state(session: Session, elevator_id: int, now: datetime) -> ElevatorTelemetry:
-    """Upsert the elevator's row (taking its row lock) and load it, in one statement."""
-    stmt = _insert(session, ElevatorTelemetry).values(elevator_id=elevator_id, mode="normal",
-                                                      last_event_at=now)
+def _lock_states(session: Session, elevator_ids: Sequence[int],
+                 now: datetime) -> dict[int, ElevatorTelemetry]:
+    """Upsert the elevators' rows (taking their row locks, in id order) and load them, in one
+    statement."""
+    ids = sorted(set(elevator_ids))
+    stmt = _insert(session, ElevatorTelemetry).values(
+        [{"elevator_id": e, "mode": "normal", "last_event_at": now} for e in ids])
     stmt = stmt.on_conflict_do_update(index_elements=["elevator_id"],
                                       set_={"last_event_at": now})
-    return session.scalars(stmt.returning(ElevatorTelemetry),
-                           execution_options={"populate_existing": True}).one()
+    rows = session.scalars(stmt.returning(ElevatorTelemetry),
+                           execution_options={"populate_existing": True}).all()
+    return {r.elevator_id: r for r in rows}
 
 
 def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmIncident | None]:
@@ -167,52 +172,110 @@ def _apply(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, str | None, i
     return outcome, reason, incident_id
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceBatch:
+    """One device's batch, as sent (HTTP request body or MQTT message)."""
+
+    device_id: str
+    elevator_id: int
+    events: Sequence[EventIn]
+    raw: Sequence[dict[str, Any]]
+
+
 def ingest(session: Session, *, device_id: str, elevator_id: int, events: Sequence[EventIn],
            raw: Sequence[dict[str, Any]], now: datetime, settings: Settings) -> BatchResult:
     """Store each new event exactly once and apply the rules; resent events change nothing and
     are answered with what became of them the first time."""
-    state = _lock_state(session, elevator_id, now)
-    ids = list(dict.fromkeys(ev.event_id for ev in events))
-    stored = {row.event_id: row for row in session.execute(
-        select(Alarm.event_id, Alarm.code, Alarm.kind, Alarm.outcome, Alarm.reason,
-               Alarm.incident_id)
-        .where(Alarm.device_id == device_id, Alarm.event_id.in_(ids)))}
-    b = _Batch(session, device_id, elevator_id, state, now, settings,
-               Actor(f"device:{device_id}", None, "telemetry"))
-    results: dict[str, EventResult] = {}
+    return ingest_many(session, [DeviceBatch(device_id, elevator_id, events, raw)], now=now,
+                       settings=settings)[0]
+
+
+def _stored(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """Already-stored events among ``keys``, read by device chunks (superset, then filtered)."""
+    by_device: dict[str, set[str]] = {}
+    for d, e in keys:
+        by_device.setdefault(d, set()).add(e)
+    out: dict[tuple[str, str], Any] = {}
+    devices = sorted(by_device)
+    i = 0
+    while i < len(devices):
+        chunk: list[str] = []
+        n = 0
+        while i < len(devices) and (not chunk or n + len(by_device[devices[i]]) < 5000):
+            chunk.append(devices[i])
+            n += len(by_device[devices[i]])
+            i += 1
+        eids = set().union(*(by_device[d] for d in chunk))
+        for row in session.execute(
+                select(Alarm.device_id, Alarm.event_id, Alarm.code, Alarm.kind, Alarm.outcome,
+                       Alarm.reason, Alarm.incident_id)
+                .where(Alarm.device_id.in_(chunk), Alarm.event_id.in_(eids))):
+            if (row.device_id, row.event_id) in keys:
+                out[(row.device_id, row.event_id)] = row
+    return out
+
+
+def ingest_many(session: Session, batches: Sequence[DeviceBatch], *, now: datetime,
+                settings: Settings) -> list[BatchResult]:
+    """``ingest`` for many device batches in one transaction (the MQTT consumer's batch): one
+    upsert locks every elevator's state row (in id order), one query finds the stored events,
+    one multi-row insert writes the new ones; the rules run per event as for one batch, in
+    the order the batches came (events of a batch in the order they happened)."""
+    states = _lock_states(session, [b.elevator_id for b in batches], now)
+    stored = _stored(session, {(b.device_id, ev.event_id) for b in batches for ev in b.events})
+    contexts: dict[int, _Batch] = {}
+    results: dict[tuple[str, str], EventResult] = {}
     rows: list[dict[str, Any]] = []
-    for i in rules.order_events([ev.occurred_at for ev in events]):
-        ev = events[i]
-        if ev.event_id in stored or ev.event_id in results:
-            continue
-        code = codes.lookup(ev.code)
-        outcome, reason, incident_id = _apply(b, ev, code)
-        results[ev.event_id] = EventResult(event_id=ev.event_id, code=code.code, kind=code.kind,
-                                           outcome=outcome, reason=reason,
-                                           incident_id=incident_id)
-        rows.append(dict(device_id=device_id, event_id=ev.event_id, elevator_id=elevator_id,
-                         code=code.code, kind=code.kind, occurred_at=ev.occurred_at,
-                         received_at=now, raw=raw[i], outcome=outcome, reason=reason,
-                         incident_id=incident_id))
+    per_batch_rows: list[int] = []
+    for batch in batches:
+        b = contexts.get(batch.elevator_id)
+        actor = Actor(f"device:{batch.device_id}", None, "telemetry")
+        if b is None:
+            b = contexts[batch.elevator_id] = _Batch(session, batch.device_id, batch.elevator_id,
+                                                     states[batch.elevator_id], now, settings,
+                                                     actor)
+        b.device_id, b.actor = batch.device_id, actor
+        events, raw, n = batch.events, batch.raw, 0
+        for i in rules.order_events([ev.occurred_at for ev in events]):
+            ev = events[i]
+            key = (batch.device_id, ev.event_id)
+            if key in stored or key in results:
+                continue
+            code = codes.lookup(ev.code)
+            outcome, reason, incident_id = _apply(b, ev, code)
+            results[key] = EventResult(event_id=ev.event_id, code=code.code, kind=code.kind,
+                                       outcome=outcome, reason=reason,
+                                       incident_id=incident_id)
+            rows.append(dict(device_id=batch.device_id, event_id=ev.event_id,
+                             elevator_id=batch.elevator_id, code=code.code, kind=code.kind,
+                             occurred_at=ev.occurred_at, received_at=now, raw=raw[i],
+                             outcome=outcome, reason=reason, incident_id=incident_id))
+            n += 1
+        per_batch_rows.append(n)
     session.flush()
     if rows:
-        rows.sort(key=lambda r: r["event_id"])  # one lock order for concurrent resends
+        rows.sort(key=lambda r: (r["device_id"], r["event_id"]))  # one lock order for resends
         session.execute(_insert(session, Alarm.__table__).on_conflict_do_nothing(
             index_elements=["device_id", "event_id"]), rows)
-    out: list[EventResult] = []
-    for ev in events:
-        if ev.event_id in stored:
-            s = stored[ev.event_id]
-            out.append(EventResult(event_id=ev.event_id, code=s.code, kind=s.kind,
-                                   outcome=s.outcome, reason=s.reason,
-                                   incident_id=s.incident_id, duplicate=True))
-        elif ev.event_id in results:
-            out.append(results.pop(ev.event_id))
-        else:  # the same event id again in this batch: answered like a resend
-            first = next(r for r in out if r.event_id == ev.event_id)
-            out.append(first.model_copy(update={"duplicate": True}))
-    return BatchResult(device_id=device_id, received=len(events), stored=len(rows),
-                       duplicates=len(events) - len(rows), results=out)
+    answered: set[tuple[str, str]] = set()
+    out: list[BatchResult] = []
+    for batch, n in zip(batches, per_batch_rows, strict=True):
+        answers: list[EventResult] = []
+        for ev in batch.events:
+            key = (batch.device_id, ev.event_id)
+            if key in stored:
+                s = stored[key]
+                answers.append(EventResult(event_id=ev.event_id, code=s.code, kind=s.kind,
+                                           outcome=s.outcome, reason=s.reason,
+                                           incident_id=s.incident_id, duplicate=True))
+            elif key not in answered:
+                answered.add(key)
+                answers.append(results[key])
+            else:  # the same event id again (in this batch or an earlier one of this call)
+                answers.append(results[key].model_copy(update={"duplicate": True}))
+        out.append(BatchResult(device_id=batch.device_id, received=len(batch.events), stored=n,
+                               duplicates=len(batch.events) - n, results=answers))
+    return out
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -281,6 +344,11 @@ def power_cuts(session: Session, viewer: Visibility, *, since: datetime,
             .where(Alarm.code == "41", Alarm.occurred_at >= since))
     stmt = viewer.elevators(stmt, Elevator.id)
     reports = [rules.PowerLost(z, e, at) for e, at, z in session.execute(stmt).all()]
+    sources = [("alarm_41", r) for r in reports]
+    for z, e, at, kind in liveness.power_lost_reports(session, viewer, since=since):
+        r = rules.PowerLost(z, e, at)  # issue 19: terminals going silent or on lost mains
+        reports.append(r)
+        sources.append(("heartbeat_mains_lost" if kind == "mains_lost" else "offline", r))
     gap = timedelta(minutes=settings.telemetry_power_cut_gap_min)
     clusters = rules.power_cuts(reports, gap=gap,
                                 min_elevators=settings.telemetry_power_cut_min_elevators)
@@ -302,5 +370,8 @@ def power_cuts(session: Session, viewer: Visibility, *, since: datetime,
             incidents=[PowerCutIncident(id=i.id, elevator_id=i.elevator_id, state=i.state,
                                         received_at=i.received_at, channel=i.channel)
                        for i in incidents],
-            active_incidents=sum(i.state in lifecycle.ACTIVE_STATES for i in incidents)))
+            active_incidents=sum(i.state in lifecycle.ACTIVE_STATES for i in incidents),
+            sources=dict(Counter(src for src, r in sources
+                                 if r.zone_id == c.zone_id and r.elevator_id in c.elevator_ids
+                                 and c.started_at <= r.at <= c.last_at))))
     return out

@@ -8,7 +8,8 @@ from dispatch.settings import Settings
 
 PUBLIC = {"/api/v1/auth/token", "/api/v1/auth/logout", "/healthz", "/readyz"}
 METRICS = {"/metrics"}  # bearer RESCUE_METRICS_TOKEN, or a direct local connection (issue 18)
-DEVICE_SIGNED = {"/api/v1/telemetry/events"}  # HMAC-signed by a registered terminal
+DEVICE_SIGNED = {"/api/v1/telemetry/events",  # HMAC-signed by a registered terminal
+                 "/api/v1/telemetry/heartbeat"}  # issue 19
 TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
                  "/twilio/status"}  # X-Twilio-Signature (issue 5)
 CREW_LINK = {"/api/v1/auth/link"}  # a signed crew link from an offer SMS (issue 5)

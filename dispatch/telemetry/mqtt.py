@@ -1,0 +1,460 @@
+"""MQTT ingestion (issue 19): a consumer on a persistent MQTT 5 session with shared
+subscriptions, batching messages into one transaction and acknowledging after commit.
+
+- Topics ``<prefix>/<device_id>/events`` and ``…/heartbeat``, subscribed as
+  ``$share/<group>/<prefix>/+/<kind>`` at QoS 1: every consumer of the group (each server
+  process, or ``rescue mqtt consume``) gets a share, and the broker keeps the session
+  (``clean_start=False`` with a session expiry) while a consumer restarts.
+- Messages are checked like HTTP requests (``telemetry.envelope``): signature over
+  ``ts + "." + body`` with the device's secret; refused messages are logged, counted and
+  acknowledged (a resend cannot make them valid), nothing of them is stored.
+- Events and heartbeats have a lane (queue and worker thread) each, so heartbeats never wait
+  behind a slow event transaction. Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms``
+  make a batch: its event messages go through the HTTP API's rules (``service.ingest_many``)
+  in ONE transaction (exactly once per ``(device, event_id)``), heartbeats and other signs of
+  life go to the liveness store, then every message of the batch is acknowledged
+  (``manual_ack``) — never before its commit.
+  A crash before the acknowledgement makes the broker deliver again; ``ingest`` answers those
+  as duplicates and stores nothing twice.
+- A database outage (``OperationalError``) keeps the batch and retries it; any other error in
+  a batch is isolated by redoing its messages one transaction each.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.errors import Problem
+from dispatch.settings import Settings
+from dispatch.telemetry import envelope, liveness, service, signing
+from dispatch.telemetry.liveness_schemas import parse_heartbeat
+from dispatch.telemetry.liveness_store import Beat, LivenessStore
+from dispatch.telemetry.models import Device
+from dispatch.telemetry.schemas import parse_batch
+from dispatch.uow import unit_of_work
+
+log = logging.getLogger("rescue.mqtt")
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int = 0  # the connection it came on: acknowledge only on that one
+
+
+@dataclass(slots=True)
+class _Key:
+    elevator_id: int
+    secret: str
+
+
+class DeviceKeys:
+    """Device secrets, unsealed once and kept ``ttl_s`` (unknown ids too, so junk traffic
+    cannot hammer the database); a deactivated or re-registered device is seen after that."""
+
+    def __init__(self, app_secret: str, *, ttl_s: float = 60.0) -> None:
+        self.app_secret = app_secret
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, _Key | None]] = {}
+
+    def get_many(self, factory: sessionmaker[Session], ids: set[str]) -> dict[str, _Key | None]:
+        now = time.monotonic()
+        out: dict[str, _Key | None] = {}
+        missing = []
+        for d in ids:
+            hit = self._cache.get(d)
+            if hit is not None and hit[0] > now:
+                out[d] = hit[1]
+            else:
+                missing.append(d)
+        if missing:
+            with factory() as session:
+                rows = {d.id: d for d in session.scalars(
+                    select(Device).where(Device.id.in_(missing)))}
+            for d in missing:
+                dev = rows.get(d)
+                key = None
+                if dev is not None and dev.active:
+                    try:
+                        key = _Key(dev.elevator_id, signing.unseal(dev.secret_sealed,
+                                                                   self.app_secret))
+                    except signing.SealError:
+                        key = None
+                self._cache[d] = (now + self.ttl_s, key)
+                out[d] = key
+        return out
+
+
+@dataclass(slots=True)
+class _Events:
+    index: int
+    item: service.DeviceBatch
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Stats:
+    counts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, counts: dict[str, int]) -> None:
+        with self.lock:
+            self.counts.update({k: v for k, v in counts.items() if v})
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+class Processor:
+    """Checks a batch of messages and stores it (no broker: testable and reusable)."""
+
+    def __init__(self, factory: sessionmaker[Session], store: LivenessStore, *,
+                 settings: Settings, app_secret: str, clock: Clock = utcnow,
+                 stats: Stats | None = None) -> None:
+        self.factory = factory
+        self.store = store
+        self.settings = settings
+        self.keys = DeviceKeys(app_secret)
+        self.clock = clock
+        self.stats = stats or Stats()
+
+    def _check(self, m: Inbound, keys: dict[str, _Key | None], now: datetime,
+               topic: envelope.Topic) -> tuple[_Key, bytes]:
+        try:
+            env = envelope.open_envelope(m.payload)
+        except envelope.EnvelopeError as exc:
+            raise Refused("envelope", str(exc)) from None
+        key = keys.get(topic.device_id)
+        if key is None or not signing.verify(key.secret, env.ts, env.body, env.sig):
+            raise Refused("signature", "unknown device or wrong sig (HMAC-SHA256 of "
+                                       "ts + '.' + body)")
+        age = now.timestamp() - int(env.ts)
+        max_skew = self.settings.telemetry_max_skew_s
+        if age < -max_skew:
+            raise Refused("timestamp", f"ts is {-age:.0f} s ahead of the server clock")
+        # an event batch may have waited at the broker while we were down; a heartbeat that
+        # old says nothing about now
+        oldest = (self.settings.mqtt_session_expiry_s if topic.kind == "events" else max_skew)
+        if age > oldest:
+            raise Refused("timestamp", f"ts is {age:.0f} s old (at most {oldest} s)")
+        return key, env.body
+
+    def process(self, batch: list[Inbound]) -> dict[str, int]:
+        """Store a batch; returns what happened (also added to ``stats`` and the store's
+        counters). Raises ``OperationalError`` when the database is unavailable (the caller
+        keeps the batch and retries)."""
+        now = self.clock()
+        counts: Counter[str] = Counter(messages=len(batch))
+        prefix = self.settings.mqtt_topic_prefix
+        topics = [envelope.parse_topic(m.topic, prefix) for m in batch]
+        keys = self.keys.get_many(self.factory, {t.device_id for t in topics if t is not None})
+        horizon = now + timedelta(seconds=self.settings.telemetry_max_skew_s)
+        beats: list[Beat] = []
+        batches: list[_Events] = []
+        for i, (m, topic) in enumerate(zip(batch, topics, strict=True)):
+            try:
+                if topic is None:
+                    raise Refused("topic", f"not {prefix}/<device_id>/events|heartbeat")
+                key, body = self._check(m, keys, now, topic)
+                if topic.kind == "heartbeat":
+                    hb = parse_heartbeat(body)
+                    beats.append(liveness.beat(topic.device_id, key.elevator_id, now, hb))
+                    continue
+                events, raw = parse_batch(body)
+                for j, ev in enumerate(events):
+                    if ev.occurred_at > horizon:
+                        raise Refused("body", f"events.{j}.occurred_at: later than the "
+                                              "server clock allows")
+                batches.append(_Events(i, service.DeviceBatch(topic.device_id, key.elevator_id,
+                                                               events, raw)))
+                beats.append(liveness.beat(topic.device_id, key.elevator_id, now))
+            except Refused as exc:
+                self._refuse(counts, m, exc.reason, str(exc))
+            except Problem as exc:
+                self._refuse(counts, m, "body", f"{exc.field}: {exc.detail}")
+        if batches:
+            self._store_events(batches, now, counts)
+        tr = liveness.record(self.store, beats)
+        counts["heartbeats"] += sum(b.heartbeat for b in beats)
+        if tr:
+            with unit_of_work(self.factory) as session:
+                liveness.apply_transitions(session, tr, now)
+            counts["back_online"] += len(tr.back_online)
+        self.stats.add(counts)
+        self.store.incr({k: v for k, v in counts.items()
+                         if k.startswith(("events_", "refused_", "failed"))})
+        return dict(counts)
+
+    def _refuse(self, counts: Counter[str], m: Inbound, reason: str, detail: str) -> None:
+        counts[f"refused_{reason}"] += 1
+        log.warning("mqtt: refused a message on %s (%s): %s", m.topic[:120], reason,
+                    detail[:200])
+
+    def _store_events(self, batches: list[_Events], now: datetime, counts: Counter[str]) -> None:
+        try:
+            with unit_of_work(self.factory) as session:
+                results = service.ingest_many(session, [b.item for b in batches], now=now,
+                                              settings=self.settings)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("mqtt: a batch of %d event messages failed; retrying one by one",
+                          len(batches))
+            results = []
+            for b in batches:
+                try:
+                    with unit_of_work(self.factory) as session:
+                        results.extend(service.ingest_many(session, [b.item], now=now,
+                                                           settings=self.settings))
+                except OperationalError:
+                    raise
+                except Exception:
+                    counts["failed"] += 1
+                    log.exception("mqtt: event message of device %s failed", b.item.device_id)
+        for r in results:
+            counts["events_stored"] += r.stored
+            counts["events_duplicate"] += r.duplicates
+
+
+# --- the broker side -------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_url(url: str) -> BrokerAddress:
+    """``mqtt://[user:pass@]host[:1883]`` or ``mqtts://…[:8883]`` (TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+        raise ValueError(f"RESCUE_MQTT_URL must be mqtt://host:port or mqtts://…, not {url!r}")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return BrokerAddress(parts.hostname, parts.port or (8883 if tls else 1883), tls,
+                         unquote(parts.username) if parts.username else None,
+                         unquote(parts.password) if parts.password else None)
+
+
+def claim_client_id(settings: Settings) -> tuple[str, IO[str]]:
+    """A client id that is stable across restarts and unique among this host's processes:
+    ``<base>-<n>`` for the lowest slot ``n`` whose lock file under ``var_dir`` is free (each
+    uvicorn worker takes one). Stable matters: the broker keeps a session's queued messages
+    for its client id, and gives a share of new ones to it even while it is away."""
+    base = settings.mqtt_client_id or f"rescue-{socket.gethostname()}"
+    folder = settings.var_dir / "mqtt"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(256):
+        f = open(folder / f"{base}-{n}.lock", "w")  # noqa: SIM115  (held while we run)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        return f"{base}-{n}", f
+    raise RuntimeError("no free MQTT client slot (256 consumers on one host?)")
+
+
+class MqttConsumer:
+    """Runs a paho-mqtt client (its network thread) and a worker thread that drains received
+    messages into batches for the ``Processor``."""
+
+    def __init__(self, factory: sessionmaker[Session], store: LivenessStore, *,
+                 settings: Settings, app_secret: str, clock: Clock = utcnow,
+                 client_id: str | None = None) -> None:
+        assert settings.mqtt_url, "RESCUE_MQTT_URL is not set"
+        self.settings = settings
+        self.address = parse_url(settings.mqtt_url)
+        self.stats = Stats()
+        self.processor = Processor(factory, store, settings=settings, app_secret=app_secret,
+                                   clock=clock, stats=self.stats)
+        self._lock_file: IO[str] | None = None
+        if client_id is None:
+            client_id, self._lock_file = claim_client_id(settings)
+        self.client_id = client_id
+        self.connected = threading.Event()
+        self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
+        # two lanes, so heartbeats never wait behind a slow event transaction
+        self._inboxes: dict[str, queue.Queue[Inbound]] = {"events": queue.Queue(),
+                                                          "heartbeat": queue.Queue()}
+        self._stop = threading.Event()
+        self._dead = False
+        self._generation = 0
+        self._workers: list[threading.Thread] = []
+        self._client = self._make_client()
+
+    def _make_client(self) -> Any:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True)
+        if self.address.username:
+            client.username_pw_set(self.address.username, self.address.password)
+        if self.address.tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- paho callbacks (its network thread) ------------------------------------------------
+    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason: Any,
+                    _props: Any) -> None:
+        if reason.is_failure:
+            log.warning("mqtt: connection refused: %s", reason)
+            return
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        self._generation += 1
+        topics = envelope.subscriptions(self.settings.mqtt_topic_prefix,
+                                        self.settings.mqtt_share_group)
+        client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+        log.info("mqtt: %s connected to %s:%d (session present: %s)", self.client_id,
+                 self.address.host, self.address.port, flags.session_present)
+        self.connected.set()
+
+    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any,
+                       _props: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("mqtt: disconnected (%s); reconnecting", reason)
+
+    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
+        lane = "heartbeat" if msg.topic.endswith("/heartbeat") else "events"
+        self._inboxes[lane].put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos,
+                                        self._generation))
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+        props.ReceiveMaximum = self.settings.mqtt_receive_max
+        self._client.connect_async(self.address.host, self.address.port, keepalive=30,
+                                   clean_start=False, properties=props)
+        self._client.loop_start()
+        self._workers = [threading.Thread(target=self._run, args=(inbox,), daemon=True,
+                                          name=f"rescue-mqtt-{lane}")
+                         for lane, inbox in self._inboxes.items()]
+        for w in self._workers:
+            w.start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly. Messages received but not yet committed are not acknowledged:
+        the broker keeps them in the session for the next start."""
+        self._stop.set()
+        for w in self._workers:
+            w.join(timeout=30)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._release()
+
+    def crash(self) -> None:
+        """Drop the connection without DISCONNECT and without acknowledging anything still
+        in hand (tests and drills: what a killed process does)."""
+        self._dead = True
+        self._stop.set()
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+        for w in self._workers:
+            w.join(timeout=30)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- the worker -------------------------------------------------------------------------
+    def _next_batch(self, inbox: queue.Queue[Inbound]) -> list[Inbound]:
+        try:
+            first = inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.mqtt_batch_ms / 1000
+        while len(batch) < self.settings.mqtt_batch_size:
+            left = deadline - time.monotonic()
+            try:
+                batch.append(inbox.get(timeout=left) if left > 0 else inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self, inbox: queue.Queue[Inbound]) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch(inbox)
+            if not batch:
+                continue
+            delay = 0.5
+            while not self._stop.is_set():
+                try:
+                    self.processor.process(batch)
+                    break
+                except OperationalError as exc:
+                    log.warning("mqtt: database unavailable (%s); batch kept, retrying",
+                                str(exc).splitlines()[0][:200])
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 10.0)
+                except Exception:
+                    log.exception("mqtt: batch failed; retrying")
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 10.0)
+            else:
+                return  # stopping with the batch unprocessed: the broker redelivers it
+            while self.pause_before_ack.is_set() and not self._stop.is_set():
+                time.sleep(0.02)
+            if self._dead:
+                return
+            self._ack(batch)
+
+    def _ack(self, batch: list[Inbound]) -> None:
+        """Acknowledge in arrival order within a lane, only on the connection it came on
+        (the broker matches acknowledgements by packet id)."""
+        gen = self._generation
+        for m in batch:
+            if m.qos > 0 and m.generation == gen:
+                self._client.ack(m.mid, m.qos)
+
+    def status(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "connected": self.connected.is_set(),
+                "broker": f"{self.address.host}:{self.address.port}",
+                "queued": sum(q.qsize() for q in self._inboxes.values()),
+                "counts": self.stats.snapshot()}

@@ -6,6 +6,7 @@ Add one line per new models module.
 from dispatch.models import Base
 from dispatch.notifications import models as _notifications  # noqa: F401  (issue 5)
 from dispatch.reports import models as _reports_models  # noqa: F401  (issue 8)
+from dispatch.security import models as _security_models  # noqa: F401  (issue 12)
 from dispatch.telemetry import models as _telemetry_models  # noqa: F401  (issue 7)
 
 __all__ = ["Base"]

@@ -26,6 +26,11 @@ from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
 from dispatch.routing import router_for
+from dispatch.security.limits import Limits, RequestGuard
+from dispatch.security.logs import install_log_redaction
+from dispatch.security.openapi import install_openapi
+from dispatch.security.origins import OriginCheck, allowed_origins
+from dispatch.security.outage import install_outage_handler
 from dispatch.settings import Settings, get_settings
 from dispatch.stream.hub import Hub
 from dispatch.stream.positions import publish_positions_after_commit
@@ -76,6 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
+    install_outage_handler(app)  # issue 12: 503 problem+json while the database is down
+    app.add_middleware(RequestGuard, limits=Limits(  # issue 12: body limits, input screening
+        default=settings.body_limit_bytes, telemetry=settings.body_limit_telemetry_bytes))
+    app.add_middleware(OriginCheck, allowed=allowed_origins(  # issue 12: cross-site writes
+        settings.public_base_url, settings.allowed_origins))
+    install_openapi(app)  # issue 12: problem+json answers in the OpenAPI document
+    install_log_redaction()  # issue 12: no tokens in the access log
 
     @app.get("/healthz", response_model=Health, dependencies=[Public], tags=["ops"])
     def health(session: SessionDep) -> Health:

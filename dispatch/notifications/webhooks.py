@@ -27,6 +27,7 @@ from dispatch.errors import Problem
 from dispatch.notifications import inbound
 from dispatch.notifications.channels import twilio_config
 from dispatch.routing import router_for
+from dispatch.security.ids import QueryId
 from dispatch.settings import Settings
 from notify.fake_twilio import FakeTwilio
 from notify.signatures import HEADER, is_valid
@@ -115,7 +116,7 @@ def hotline_call(signed: TwilioSigned, settings: SettingsDep) -> Response:
 
 @router.post("/voice/gather")
 def gather(signed: TwilioSigned, session: SessionDep, settings: SettingsDep, now: Now,
-           step: str, code: str | None = None, a: int | None = None) -> Response:
+           step: str, code: str | None = None, a: QueryId = None) -> Response:
     """Keys pressed: ``step=code`` (rescue code typed), ``step=confirm`` (1 = report),
     ``step=offer`` (1 accept / 2 decline an offer call for assignment ``a``)."""
     call = _sid(signed, "CallSid")
@@ -155,7 +156,7 @@ def sms(signed: TwilioSigned, session: SessionDep, settings: SettingsDep, now: N
 
 @router.post("/status", status_code=204)
 def status(signed: TwilioSigned, session: SessionDep, now: Now,
-           n: int | None = None) -> Response:
+           n: QueryId = None) -> Response:
     """Delivery report for a message or call we sent (``n``: our notification id)."""
     sid = _sid(signed, "MessageSid", "CallSid")
     state = signed.params.get("MessageStatus") or signed.params.get("CallStatus") or ""

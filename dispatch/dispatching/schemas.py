@@ -59,6 +59,8 @@ class PositionIn(BaseModel):
     accuracy_m: float | None = Field(default=None, ge=0, le=10_000)
     at: AwareDatetime | None = None
 
+    _sane_at = field_validator("at")(StepIn._sane.__func__)  # type: ignore[attr-defined]
+
 
 class TeamRef(BaseModel):
     id: int

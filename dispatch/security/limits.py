@@ -120,13 +120,13 @@ class RequestGuard:
                                                   "Content-Length"))
                 return
             length = int(raw_length)
-        if length > limit:
-            await send_problem(send, *_too_large(limit))
-            return
         anonymous = _anonymous(path, headers) if (length or chunked) else None
-        if anonymous is not None:
+        if anonymous is not None:  # credentials first: an anonymous caller learns nothing more
             status, body, extra = anonymous
             await send_problem(send, status, body, headers=extra)
+            return
+        if length > limit:
+            await send_problem(send, *_too_large(limit))
             return
         try:
             body = await _read(receive, limit)

@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     login_lockout_min: int = Field(
         default=15, ge=1, description="The login-throttling window and lockout in minutes.")
     password_hash_workers: int = Field(
-        default=1, ge=1, le=16, description="Threads that check passwords (argon2); at most "
+        default=1, ge=1, le=64, description="Threads that check passwords (argon2); at most "
         "this many logins hash at once, so a login flood cannot starve the dispatch routes.")
     telemetry_max_age_h: float = Field(
         default=24.0, gt=0, description="A telemetry event older than this is stored (history) "

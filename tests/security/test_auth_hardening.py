@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from dispatch.auth.links import issue_link_token
-from dispatch.auth.tokens import issue_token
 from dispatch.security.logs import RedactTokens
 from tests import factories
 from tests.conftest import Api
@@ -118,7 +117,7 @@ def _offer(api: Api, op: dict[str, str], net: scenario.Scenario) -> tuple[int, i
 
 def test_crew_links_are_single_use_bound_to_their_assignment_and_capped(api: Api, op,
                                                                        net) -> None:
-    inc, aid = _offer(api, op, net)
+    _inc, aid = _offer(api, op, net)
     now = datetime.now(UTC)
     link = issue_link_token(secret=SECRET, team_id=net.a_near, assignment_id=aid, now=now,
                             ttl_min=120)
@@ -146,9 +145,6 @@ def test_crew_links_are_single_use_bound_to_their_assignment_and_capped(api: Api
     assert r.status_code == 401 and r.json()["title"] == "Link no longer valid"
     r = api.client.get("/api/v1/assignments/mine", headers=crew)  # the session ended with it
     assert r.status_code == 401 and r.json()["title"] == "Crew link session ended"
-    short = issue_link_token(secret=SECRET, team_id=net.a_near, assignment_id=aid, now=now,
-                             ttl_min=1)
-    assert short  # (a live link's cap is checked above: expires_in <= the link's life)
 
 
 def test_cookie_writes_and_the_websocket_check_the_origin(api: Api, op, net) -> None:
@@ -188,5 +184,4 @@ def test_cookie_is_secure_when_the_public_url_is_https(api: Api) -> None:
     api.user("operator", username="zhao")
     r = login(api, "zhao", factories.PASSWORD)
     assert "secure" not in r.headers["set-cookie"].lower()
-    assert issue_token  # the session cookie is HttpOnly and SameSite=strict as before
     assert "httponly" in r.headers["set-cookie"].lower()

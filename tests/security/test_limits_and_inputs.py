@@ -95,8 +95,9 @@ def test_json_5000_deep_is_422_not_500(api: Api, op) -> None:
 
 def test_nan_and_infinity_are_refused_naming_the_field(api: Api, admin, net) -> None:
     term = terminal(api, admin, net)
-    raw = ('{"events": [{"event_id": "n1", "code": "90", "occurred_at": "%s", '
-           '"detail": {"held_s": NaN}}]}' % ago(api, 5).isoformat()).encode()
+    at = ago(api, 5).isoformat()
+    raw = ('{"events": [{"event_id": "n1", "code": "90", "occurred_at": "' + at + '", '
+           '"detail": {"held_s": NaN}}]}').encode()
     problem(term.post([], body=raw), 422, "events.0.detail.held_s")
     raw = raw.replace(b"NaN", b"Infinity")
     problem(term.post([], body=raw), 422, "events.0.detail.held_s")

@@ -7,19 +7,21 @@ DEVSTAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean-db fuzz
+.PHONY: run test lint lock bench clean-db fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || (echo "python venv missing: installing python3-venv" && \
 	  apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
 	@$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# Installs pin every package to the versions the suite was run with (requirements.lock);
+# `make lock` rewrites the lock from the current venv after an upgrade has passed `make test`.
+$(STAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e .
 	@touch $@
 
-$(DEVSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+$(DEVSTAMP): pyproject.toml requirements.lock | $(BIN)/python
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	@touch $@ $(STAMP)
 
 run: $(STAMP)
@@ -38,6 +40,10 @@ fuzz: $(DEVSTAMP)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
+
+lock: $(DEVSTAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v '^elevator-rescue' > requirements.lock
 
 clean-db:
 	rm -f var/rescue.db var/rescue.db-wal var/rescue.db-shm

@@ -35,6 +35,9 @@ from dispatch.settings import Settings, get_settings
 from dispatch.stream.hub import Hub
 from dispatch.stream.positions import publish_positions_after_commit
 from dispatch.stream.router import router as stream_router
+from dispatch.teams.duty import publish_duty_after_commit
+from dispatch.teams.rosters import ensure_at_startup
+from dispatch.teams.router import router as teams_router
 from dispatch.telemetry.router import router as telemetry_router
 from dispatch.web import router as web_router
 from dispatch.web import static_files
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs = None
         if settings.run_jobs:
             router_for(settings)  # load the road graph before the first incident
+            ensure_at_startup(app.state.sessionmaker, settings)  # issue 13: roster boundaries
             jobs = JobLoop(app.state.sessionmaker, settings=settings,
                            router=lambda: router_for(settings))
             jobs.start()
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = make_bus(settings.redis_url, scope=settings.database_url)
     publish_after_commit(app.state.sessionmaker, app.state.bus)
     publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
+    publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
@@ -107,4 +112,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(office_page_router)
     app.include_router(link_router)
     app.include_router(twilio_router)
+    app.include_router(teams_router)
     return app

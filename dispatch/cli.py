@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from dispatch.cli_geo import geo_app
@@ -63,9 +70,28 @@ def serve(
     import uvicorn
 
     get_settings().resolved_secret_key()  # workers must share one generated key
-    console.print(f"[bold green]elevator-rescue[/] on http://{host}:{port}  (API docs: /docs)")
+    _announce(_follow_port(host, port))
     uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
                 reload=reload, log_level="info")
+
+
+def _follow_port(host: str, port: int) -> str:
+    """Without ``RESCUE_PUBLIC_BASE_URL`` the crew links and Twilio callbacks point at the
+    address this server really listens on (the workers inherit it), not a default port."""
+    import os
+
+    if not os.environ.get("RESCUE_PUBLIC_BASE_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["RESCUE_PUBLIC_BASE_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
+    return os.environ["RESCUE_PUBLIC_BASE_URL"].rstrip("/")
+
+
+def _announce(base: str) -> None:
+    console.print(f"[bold green]elevator-rescue[/] serving at {base}")
+    for path, what in (("/console", "operator console 调度台"), ("/crew", "crew page 救援队"),
+                       ("/office", "office review 监管"), ("/docs", "API docs")):
+        console.print(f"  {base}{path:<9} {what}")
 
 
 @db_app.command("upgrade")
@@ -99,7 +125,7 @@ def fixtures_load(
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -123,6 +124,32 @@ def import_(
     console.print(f"cache {net.cache_path}{order_note}")
 
 
+def _registry_points(want_stations: bool, want_elevators: bool
+                     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """On-duty team bases and in-service elevators from the configured database."""
+    from sqlalchemy import select
+
+    from dispatch.db import make_engine
+    from dispatch.models import Elevator, Team
+
+    empty = np.empty((0, 2))
+    engine = make_engine(get_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            st = [(p.lon, p.lat) for (p,) in conn.execute(
+                select(Team.base_location).where(Team.on_duty.is_(True)))] \
+                if want_stations else []
+            el = [(p.lon, p.lat) for (p,) in conn.execute(
+                select(Elevator.location).where(Elevator.in_service.is_(True)))] \
+                if want_elevators else []
+    except Exception as exc:  # no database yet: say so in one line
+        raise typer.BadParameter(f"cannot read the registry ({type(exc).__name__}); "
+                                 "run `rescue db upgrade` and load one, or use --demo") from None
+    finally:
+        engine.dispose()
+    return (np.array(st) if st else empty), (np.array(el) if el else empty)
+
+
 def _demo_points(net: RoadNetwork) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Stations at the district points near the network, elevators at 2,000 sampled nodes.
 
@@ -145,7 +172,7 @@ def _demo_points(net: RoadNetwork) -> tuple[npt.NDArray[np.float64], npt.NDArray
     return np.asarray(stations), np.column_stack([net.lon[idx], net.lat[idx]])
 
 
-def _box(a: float, b: float, c: float, d: float):
+def _box(a: float, b: float, c: float, d: float) -> Any:
     from shapely.geometry import box
 
     return box(a, b, c, d)
@@ -157,25 +184,44 @@ def coverage(
     stations: Path | None = typer.Option(None, help="Team bases: CSV lon,lat or GeoJSON."),
     elevators: Path | None = typer.Option(None, help="Elevators: CSV lon,lat or GeoJSON."),
     suggest: int = typer.Option(3, help="Suggest this many new stations (0: none)."),
+    uncovered_out: Path | None = typer.Option(None, "--uncovered", help="Write every "
+                                              "uncovered point to this CSV (lon,lat)."),
+    demo: bool = typer.Option(False, "--demo", help="Fixture district points and sampled "
+                              "road nodes instead of the database's registry."),
     roads: Path | None = typer.Option(None, help="OSM extract (RESCUE_GEO_ROADS)."),
     cache_dir: Path | None = typer.Option(None, help="Graph cache (RESCUE_GEO_CACHE_DIR)."),
 ) -> None:
     """Share of elevators some station reaches within the limit, and where new ones would help."""
     limit_s = parse_duration_s(limit)
+    if limit_s <= 0:
+        raise typer.BadParameter("the limit must be more than 0", param_hint="--limit")
+    for given, hint in ((stations, "--stations"), (elevators, "--elevators")):
+        if given is not None and not given.is_file():
+            raise typer.BadParameter(f"no such file: {given}", param_hint=hint)
     net = _load(roads, cache_dir)
-    st, el = _demo_points(net)
-    demo = stations is None or elevators is None
+    if demo:
+        st, el = _demo_points(net)
+        console.print("[yellow]demo data: fixture district points as stations, "
+                      "2,000 sampled road nodes as elevators[/yellow]")
+    else:
+        st, el = _registry_points(stations is None, elevators is None)
     if stations is not None:
         st = read_points(stations)
     if elevators is not None:
         el = read_points(elevators)
+    if len(st) == 0 or len(el) == 0:
+        raise typer.BadParameter("no stations or no elevators to compare (load a registry, "
+                                 "give --stations/--elevators, or use --demo)")
     res = compute_coverage(net, st, el, limit_s=limit_s)
-    if demo:
-        console.print("[yellow]demo data: fixture district points as stations and/or "
-                      "2,000 sampled road nodes as elevators[/yellow]")
     console.print(f"limit {limit_s / 60:g} min  stations {len(st)}  elevators {len(el)}")
     console.print(f"covered {int(res.covered.sum()):,} ({res.covered_share:.1%})  "
                   f"uncovered {res.uncovered.size:,}  off network {int(res.off_network.sum())}")
+    if uncovered_out is not None:
+        with uncovered_out.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["lon", "lat"])
+            w.writerows([f"{el[i, 0]:.6f}", f"{el[i, 1]:.6f}"] for i in res.uncovered)
+        console.print(f"uncovered points written to {uncovered_out}")
     if res.uncovered.size:
         shown = ", ".join(f"#{i} ({el[i, 0]:.5f},{el[i, 1]:.5f})" for i in res.uncovered[:10])
         more = " …" if res.uncovered.size > 10 else ""

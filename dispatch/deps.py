@@ -97,7 +97,7 @@ def current_user(request: Request, session: SessionDep,
     return user
 
 
-def require_roles(*roles: str) -> Callable[..., User]:
+def require_roles(*roles: str) -> Callable[..., Any]:
     """A dependency admitting only users whose role is in ``roles`` (403 otherwise)."""
     unknown = set(roles) - set(ROLES)
     if unknown:

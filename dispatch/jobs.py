@@ -1,4 +1,4 @@
-"""The job loop: fires due timers (offer timeouts, SLA warnings, reminders, callbacks).
+"""The job loop: fires due timers (offer timeouts, SLA warnings, reminders, callbacks, rosters).
 
 Each task is claimed and handled in one transaction. On PostgreSQL the claim is
 ``SELECT … FOR UPDATE SKIP LOCKED``, so every worker can run the loop and each task is handled
@@ -28,6 +28,7 @@ from dispatch.hooks import install_event_hooks
 from dispatch.models import Incident, ScheduledTask
 from dispatch.notifications.delivery import run_outbox
 from dispatch.settings import Settings
+from dispatch.teams.rosters import on_roster_boundary
 from dispatch.uow import unit_of_work
 from geo.router import Router
 
@@ -120,6 +121,7 @@ HANDLERS: dict[str, Handler] = {
     "trapped_reminder": on_trapped_reminder,
     "callback_due": on_callback_due,
     "redispatch": on_redispatch,
+    "roster_boundary": on_roster_boundary,  # issue 13
 }
 
 
@@ -136,7 +138,7 @@ def _claim(session: Session, now: datetime, worker: str) -> ScheduledTask | None
                                     ScheduledTask.status == "pending")
         .values(status="running", handled_by=worker),
         execution_options={"synchronize_session": False})
-    if claimed.rowcount != 1:
+    if getattr(claimed, "rowcount", 0) != 1:
         return None
     return session.get(ScheduledTask, task_id, populate_existing=True)
 

@@ -2,14 +2,14 @@
 
 Normalised from DB32/T 4130-2021 and DB37/T 3451-2018 (see DOMAIN.md). No I/O here: the write
 path (``dispatch.events``) asks this module whether a change is allowed and which column records
-its time, so the rules are tested without a database.
+its time, so the rules are tested without a database. The intervals offices review (dispatch,
+response, arrival, on-site time) are defined once, from the timeline, in
+``dispatch.reports.kpis`` (docs/kpis.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 RECEIVED: Final = "received"
@@ -99,46 +99,6 @@ def check_transition(current: str, requested: str) -> None:
     """Raise ``TransitionError`` unless ``current → requested`` is allowed."""
     if requested not in TRANSITIONS.get(current, frozenset()):
         raise TransitionError(current, requested)
-
-
-@dataclass(frozen=True, slots=True)
-class Intervals:
-    """Derived durations in seconds (None when an end is missing)."""
-
-    dispatch_s: float | None
-    response_s: float | None
-    arrival_s: float | None
-    onsite_s: float | None
-    total_s: float | None
-
-
-def _span(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return (end - start).total_seconds()
-
-
-def derive_intervals(stamps: Mapping[str, datetime | None], *,
-                     clock_start: str = RECEIVED) -> Intervals:
-    """Intervals of DOMAIN.md from a ladder of ``{column: time}``.
-
-    ``clock_start`` is the zone's choice of the event that starts the arrival clock.
-
-    >>> from datetime import datetime, timedelta, UTC
-    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> s = {"received_at": t0, "dispatched_at": t0 + timedelta(seconds=40),
-    ...      "arrived_at": t0 + timedelta(minutes=12)}
-    >>> derive_intervals(s).arrival_s
-    720.0
-    """
-    start = stamps.get(TIMESTAMP_COLUMN[clock_start])
-    return Intervals(
-        dispatch_s=_span(stamps.get("received_at"), stamps.get("dispatched_at")),
-        response_s=_span(stamps.get("dispatched_at"), stamps.get("accepted_at")),
-        arrival_s=_span(start, stamps.get("arrived_at")),
-        onsite_s=_span(stamps.get("arrived_at"), stamps.get("released_at")),
-        total_s=_span(stamps.get("received_at"), stamps.get("released_at")),
-    )
 
 
 # Assignment (an offer to one team) — separate from the incident and from team readiness.

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -155,6 +156,10 @@ class Team(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     district: Mapped[str | None] = mapped_column(String(64))
     lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
+    # issue 13: weekly duty hours (``opening_hours`` style, local time), and retired by a
+    # full-sync import (kept for history, never on duty again)
+    roster: Mapped[str | None] = mapped_column(String(200))
+    retired: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     organization: Mapped[Organization] = relationship(lazy="raise")
 
@@ -333,6 +338,7 @@ class ScheduledTask(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"), index=True)
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignment.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)  # issue 13
     handled_at: Mapped[datetime | None]
     handled_by: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str | None] = mapped_column(String(200))

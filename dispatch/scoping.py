@@ -26,6 +26,7 @@ from dispatch.models import Assignment, Elevator, Incident, Team, User, Zone
 STAFF_ROLES: Final = frozenset({"operator", "supervisor", "office", "admin", "system"})
 """``system`` is no user's role: it is the server's own reading (``Visibility.internal``)."""
 ACTING_ROLES: Final = frozenset({"operator", "supervisor"})
+DUTY_ROLES: Final = frozenset({"supervisor", "admin"})
 CREW_VISIBLE_ASSIGNMENTS: Final = lifecycle.OPEN_ASSIGNMENT_STATES | {lifecycle.RELEASED}
 CREW_HIDDEN_FIELDS: Final = ("caller_phone",)
 Ts = TypeVarTuple("Ts")
@@ -130,6 +131,18 @@ class Visibility:
         if self.is_crew:
             return team_id == self.team_id
         return self.role in ACTING_ROLES
+
+    def may_change_duty(self, team_id: int) -> bool:
+        """Duty (issue 13): a crew its own team; supervisors and admins any team (with a
+        reason, as ``duty_source`` 'supervisor'); operators dispatch, they do not roster."""
+        if self.is_crew:
+            return team_id == self.team_id
+        return self.role in DUTY_ROLES
+
+    @property
+    def duty_source(self) -> str:
+        """The channel a duty change by this user is recorded under."""
+        return "crew" if self.is_crew else "supervisor"
 
     def may_act_on_assignment(self, assignment: Assignment) -> bool:
         return self.may_act_on_team(assignment.team_id)

@@ -10,8 +10,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatch.resources import data_path
@@ -194,6 +195,21 @@ class Settings(BaseSettings):
         default=False, description="Demo: start the local fake Twilio in the server process "
         "and send through it (messages listed on its page).")
     fake_twilio_port: int = Field(default=8025, description="Port of the demo fake Twilio.")
+
+    # --- issue 13: teams on and off duty (rosters) -----------------------------------------
+    timezone: str = Field(
+        default="Asia/Shanghai", description="The centre's local time zone (IANA name): team "
+        "rosters are weekly hours on its wall clock.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                             "Asia/Shanghai)") from exc
+        return value
 
     # --- issue 12: hardening (limits, login throttling, origins, cookies) -------------------
     body_limit_bytes: int = Field(

@@ -1,7 +1,8 @@
 """The log channel: the default when no provider is configured (development, tests, demos).
 
-It "sends" by writing a log line and keeping the message in memory, so a deployment without
-Twilio credentials still records every notification in its outbox with status ``sent``.
+It "sends" by writing a log line (the number masked, the text whole: a demo user sees each
+message and its crew link) and keeping the message in memory, so a deployment without Twilio
+credentials still records every notification in its outbox with status ``sent``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import threading
 
 from notify.channel import Kind, Outbound, SendResult
+from notify.phones import mask
 
 log = logging.getLogger("rescue.notify")
 
@@ -29,5 +31,5 @@ class LogChannel:
             n = next(self._ids)
             self.sent.append(message)
             del self.sent[:-self._keep]
-        log.info("%s to %s: %s", message.kind, message.to, message.body)
+        log.info("%s to %s: %s", message.kind, mask(message.to), message.body)
         return SendResult("log", f"LOG{self.kind[:2].upper()}{n:010d}", "sent")

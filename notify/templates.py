@@ -44,6 +44,13 @@ TEMPLATES: dict[str, dict[str, str]] = {
               "{rescue_code}): as you could not respond in time, {taken_over_by} has taken "
               "over (level 2).",
     },
+    # to a team taken off a job it was offered or had accepted (another team, or it ended)
+    "offer_withdrawn": {
+        "zh-CN": "【96333】任务已撤回：{address}（救援识别码{rescue_code}）的派单（编号{code}）"
+                 "已取消，原因：{reason}。无需前往，谢谢。",
+        "en": "[96333] Job withdrawn: the job at {address} (rescue code {rescue_code}, number "
+              "{code}) is cancelled: {reason}. No need to go, thank you.",
+    },
     # to the caller: a team is on the way
     "caller_status": {
         "zh-CN": "【96333】您报告的电梯困人求助已受理，救援队伍已出发，预计{eta_min}分钟到达。"

@@ -15,7 +15,6 @@ from dispatch.deps import (
     RouterDep,
     SessionDep,
     SettingsDep,
-    Staff,
     ViewerDep,
     require_roles,
 )
@@ -29,10 +28,9 @@ from dispatch.dispatching.schemas import (
     ReasonIn,
     ReleaseIn,
     StepIn,
-    TeamOut,
 )
 from dispatch.dispatching.surge_service import dispatch_surge
-from dispatch.dispatching.views import assignment_out, team_out
+from dispatch.dispatching.views import assignment_out
 from dispatch.errors import Problem
 from dispatch.models import Assignment, Team, User, Zone
 from dispatch.scoping import CREW_VISIBLE_ASSIGNMENTS, Visibility
@@ -199,13 +197,3 @@ def post_position(team_id: Id, body: PositionIn, user: CrewOrOperator, viewer: V
                                    accuracy_m=body.accuracy_m, at=at,
                                    ctx=context(user, settings, router_, now, "gps"))
     return result
-
-
-@router.get("/api/v1/teams", response_model=list[TeamOut])
-def list_teams(_: Staff, viewer: ViewerDep, session: SessionDep, settings: SettingsDep,
-               now: Now, status: str | None = None) -> list[TeamOut]:
-    """Teams with readiness and current position (GPS if fresh, else base)."""
-    stmt = viewer.teams(select(Team).order_by(Team.id))
-    if status:
-        stmt = stmt.where(Team.status == status)
-    return [team_out(t, now=now, fresh_s=settings.gps_fresh_s) for t in session.scalars(stmt)]

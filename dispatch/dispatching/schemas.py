@@ -97,17 +97,3 @@ class AssignmentOut(BaseModel):
     """Offered, accepted, en route or on scene: the team is on this job."""
     ranking: list[dict[str, Any]] | None = None
     """The audit record of the choice (detail views; left out of board rows)."""
-
-
-class TeamOut(BaseModel):
-    id: int
-    code: str
-    name: str
-    phone: str
-    organization_id: int
-    status: str
-    on_duty: bool
-    lon: float
-    lat: float
-    position_source: str
-    position_at: datetime | None

@@ -76,7 +76,8 @@ def policy_config(settings: Settings, zone_name: str) -> PolicyConfig:
                         max_per_level=settings.max_candidates_per_level,
                         failures_before_escalation=settings.failures_before_escalation)
     overrides = settings.zone_overrides.get(zone_name, {})
-    allowed = {k: v for k, v in overrides.items() if k in PolicyConfig.__dataclass_fields__}
+    allowed: dict[str, Any] = {k: v for k, v in overrides.items()
+                               if k in PolicyConfig.__dataclass_fields__}
     if "max_per_level" in allowed:
         allowed["max_per_level"] = int(allowed["max_per_level"])
     if "failures_before_escalation" in allowed:
@@ -155,7 +156,7 @@ def book_team(session: Session, team_id: int) -> bool:
         update(Team).where(Team.id == team_id, Team.status == "available",
                            Team.on_duty.is_(True)).values(status="offered"),
         execution_options={"synchronize_session": False})
-    return result.rowcount == 1
+    return getattr(result, "rowcount", 0) == 1
 
 
 def set_team_status(session: Session, team_id: int, status: str) -> None:
@@ -284,6 +285,8 @@ def load_for_dispatch(session: Session, incident_id: int) -> Incident:
 
 DISPATCHABLE = frozenset((lifecycle.RECEIVED, lifecycle.CONFIRMED, lifecycle.DISPATCHED,
                           lifecycle.ESCALATED))
+REASSIGNABLE = frozenset((lifecycle.ACCEPTED, lifecycle.EN_ROUTE))
+"""A team on its way may be replaced by the operator's choice (breakdown, a nearer team)."""
 
 
 def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchContext,
@@ -295,16 +298,21 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
     and a retry is scheduled).
     """
     t_start = time.perf_counter()
-    if incident.state not in DISPATCHABLE:
+    reassigning = team_id is not None and incident.state in REASSIGNABLE
+    if incident.state not in DISPATCHABLE and not reassigning:
         raise Problem(409, "Not dispatchable in this state",
                       f"incident {incident.id} is {incident.state}", field="state",
                       current_state=incident.state,
                       allowed_next=sorted(lifecycle.allowed_next(incident.state)))
     history = offer_history(session, incident.id)
     if history.has_open_team:
-        raise Problem(409, "Incident already has a team",
-                      "cancel the current assignment before dispatching another",
-                      field="incident_id")
+        if team_id is None:
+            raise Problem(409, "Incident already has a team",
+                          "an open offer or a team on the way; choose a team to reassign",
+                          field="incident_id")
+        stand_down_for_override(session, incident, ctx=ctx, team_id=team_id,
+                                reason=override_reason or "")
+        history = offer_history(session, incident.id)
     elevator = incident.elevator
     config = policy_config(ctx.settings, incident.zone.name)
     failures, failed_teams = history.failures, history.failed_teams
@@ -352,6 +360,30 @@ def dispatch_incident(session: Session, incident: Incident, *, ctx: DispatchCont
         alert_level3(session, incident, ctx=ctx, config=config)
     ctx.timing.total_s += time.perf_counter() - t_start
     return assignment
+
+
+def stand_down_for_override(session: Session, incident: Incident, *, ctx: DispatchContext,
+                            team_id: int, reason: str) -> None:
+    """The operator chose another team while one has the job: that team is stood down (its
+    offer timer stops, it is free again, the timeline says why and the outbox tells it), in
+    the same transaction as the new offer."""
+    for a in open_assignments(session, incident.id):
+        if a.parallel:
+            continue
+        if a.team_id == team_id:
+            raise Problem(409, "Already this team", f"team {team_id} already has this job",
+                          field="team_id")
+        transition_assignment(session, a, lifecycle.ASSIGNMENT_CANCELLED, at=ctx.now)
+        timers.cancel(session, assignment_id=a.id, kinds=("offer_timeout",), now=ctx.now,
+                      why="reassigned")
+        set_team_status(session, a.team_id, "available")
+        append_event(session, incident, type="assignment_cancelled", actor=ctx.actor,
+                     at=ctx.now, payload={"assignment_id": a.id, "team_id": a.team_id,
+                                          "reason": f"改派 reassigned: {reason}",
+                                          "reassigned_to": team_id})
+    if incident.state in (lifecycle.ACCEPTED, lifecycle.EN_ROUTE):
+        transition(session, incident, lifecycle.CONFIRMED, actor=ctx.actor, at=ctx.now,
+                   event_type="awaiting_team", payload={"after": "reassigned"})
 
 
 def _no_team(session: Session, incident: Incident, *, ctx: DispatchContext) -> None:

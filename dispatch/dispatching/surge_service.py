@@ -109,7 +109,8 @@ def _assign(session: Session, incidents: list[Incident], teams: list[tuple[Team,
     for i, incident in enumerate(incidents):
         j = team_of.get(i)
         team = teams[j][0] if j is not None else None
-        if team is None or any(not a.parallel for a in open_assignments(session, incident.id)):
+        if j is None or team is None or any(
+                not a.parallel for a in open_assignments(session, incident.id)):
             result.waiting.append(incident.id)
             continue
         if not book_team(session, team.id):

@@ -1,13 +1,11 @@
-"""The one serialiser each for assignments and teams (REST answers and the live stream)."""
+"""The one serialiser for assignments (REST answers and the live stream); teams have theirs in
+``dispatch.teams.service``."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from dispatch import lifecycle
-from dispatch.dispatching.schemas import AssignmentOut, TeamOut, TeamRef
-from dispatch.dispatching.service import team_origin
-from dispatch.models import Assignment, Team
+from dispatch.dispatching.schemas import AssignmentOut, TeamRef
+from dispatch.models import Assignment
 
 
 def assignment_out(a: Assignment, *, ranking: bool = True) -> AssignmentOut:
@@ -33,10 +31,3 @@ def current_assignment(assignments: list[AssignmentOut]) -> AssignmentOut | None
     if open_main:
         return open_main[-1]
     return assignments[-1] if assignments else None
-
-
-def team_out(t: Team, *, now: datetime, fresh_s: float) -> TeamOut:
-    lon, lat, source = team_origin(t, now, fresh_s)
-    return TeamOut(id=t.id, code=t.code, name=t.name, phone=t.phone,
-                   organization_id=t.organization_id, status=t.status, on_duty=t.on_duty,
-                   lon=lon, lat=lat, position_source=source, position_at=t.position_at)

@@ -159,7 +159,7 @@ def duplicate_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
     rows = session.execute(select(Incident.merged_into_id, func.count())
                            .where(Incident.merged_into_id.in_(ids))
                            .group_by(Incident.merged_into_id)).all()
-    return {int(k): int(n) for k, n in rows}
+    return {int(k): int(n) for k, n in rows if k is not None}
 
 
 def incident_out(incident: Incident, *, duplicate: bool = False, duplicate_reports: int = 0,

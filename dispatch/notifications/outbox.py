@@ -16,6 +16,7 @@ level3_alerted         only if the offer is still unanswered after
 accepted (main team)   ``use_unit_notice`` (zh-CN "救援队伍已出发，预计 X 分钟到达")  use unit
                        ``caller_status`` when the caller left a mobile number      caller
 level1_informed        ``level1_notice`` (a level-2 team took over)               company
+assignment_cancelled   ``offer_withdrawn`` (stood down, reassigned, incident over) team
 received /             ``insurer_notice`` once per incident, when an injury is     insurer
 duplicate_report       reported for an insured elevator
 =====================  =========================================================  ==========
@@ -126,8 +127,21 @@ def _injury(session: Session, incident: Incident, ev: IncidentEvent) -> None:
          lang=insurer.lang, recipient_id=insurer.id)
 
 
+def _withdrawn(session: Session, incident: Incident, ev: IncidentEvent) -> None:
+    """The team is told it is off the job (stood down, reassigned, or the incident ended)."""
+    p = ev.payload or {}
+    elevator = session.get(Elevator, incident.elevator_id)
+    assert elevator is not None
+    _add(session, incident, ev, channel="sms", kind="team", to=None, template="offer_withdrawn",
+         data={**_place(elevator), "code": str(p["assignment_id"]),
+               "reason": str(p.get("reason") or "-")[:120], "team_id": p["team_id"],
+               "assignment_id": p["assignment_id"]},
+         recipient_id=p["team_id"], assignment_id=p["assignment_id"])
+
+
 WRITERS: dict[str, Writer] = {
     "offered": _offered,
+    "assignment_cancelled": _withdrawn,
     "level3_alerted": _offered,
     "accepted": _accepted,
     "level1_informed": _level1_informed,

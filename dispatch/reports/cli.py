@@ -33,14 +33,23 @@ def import_file(
     offset. One bad row and nothing is written (unless --skip-bad). Rows whose external_id was
     imported before are skipped.
     """
-    from dispatch.reports.history import import_records, read_file
+    from rich.progress import Progress
+
+    from dispatch.reports.history import import_records, missing_columns, read_file
 
     try:
         records = list(read_file(file))
     except (ValueError, KeyError) as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE") from exc
-    with command_unit_of_work() as session:
-        report = import_records(session, records, skip_bad=skip_bad)
+    missing = missing_columns(records[0][1] if records else ())
+    if missing:
+        console.print(f"[bold red]{file.name}: missing columns: {', '.join(missing)}[/]")
+        raise typer.Exit(1)
+    with command_unit_of_work() as session, Progress(console=console) as bar:
+        task = bar.add_task(f"importing {file.name}", total=len(records))
+        report = import_records(session, records, skip_bad=skip_bad,
+                                progress=lambda done, total: bar.update(task, completed=done,
+                                                                         total=total))
         for e in report.errors[:200]:
             console.print(f"[red]{file.name}: {e}[/]")
         if len(report.errors) > 200:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,17 @@ TIMES: Final = ("received_at", "dispatched_at", "accepted_at", "arrived_at", "re
 CHANNELS: Final = ("call", "ivr", "alarm", "app", "transfer")
 OUTCOMES: Final = ("released", "false_alarm", "cancelled")
 ACTOR: Final = Actor("import", None, "import")
+REQUIRED: Final = ("external_id", "channel", "received_at", "outcome")
+"""Besides these, a row names its elevator by ``rescue_code`` or ``register_code``."""
+
+
+def missing_columns(header: Iterable[str]) -> list[str]:
+    """The required columns a file's header lacks (said before any row is read)."""
+    have = set(header)
+    missing = [c for c in REQUIRED if c not in have]
+    if not have & {"rescue_code", "register_code"}:
+        missing.append("rescue_code|register_code")
+    return missing
 
 
 @dataclass(frozen=True)
@@ -344,9 +355,10 @@ def write_row(session: Session, row: ImportRow) -> Incident:
 
 
 def import_records(session: Session, records: Iterable[tuple[int, dict[str, Any]]], *,
-                   skip_bad: bool = False) -> ImportReport:
+                   skip_bad: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Validate all, then write all good rows (or nothing when a row is bad and not
-    ``skip_bad``). The caller commits."""
+    ``skip_bad``); ``progress(done, total)`` hears of the writing. The caller commits."""
     recs = list(records)
     good, errors, already = validate(session, recs)
     report = ImportReport(rows=len(recs), already=already, errors=errors)
@@ -354,8 +366,10 @@ def import_records(session: Session, records: Iterable[tuple[int, dict[str, Any]
     if errors and not skip_bad:
         return report
     # Imported events carry ``imported: true``, so no hook (SMS outbox) fires for them.
-    for row in good:
+    for n, row in enumerate(good, start=1):
         report.incident_ids.append(write_row(session, row).id)
+        if progress is not None and (n % 50 == 0 or n == len(good)):
+            progress(n, len(good))
     session.flush()
     report.written = len(good)
     if good:

@@ -312,6 +312,7 @@ def summarize(rows: Sequence[Row], *, days: float,
     released = [r for r in ent if r.facts.released_at is not None]
     on_time_callbacks = sum(
         1 for r in released if r.facts.callback_at is not None
+        and r.facts.released_at is not None
         and r.facts.callback_at - r.facts.released_at <= CALLBACK_LIMIT_S)
     out["callback_24h_rate"] = rate(on_time_callbacks, len(released))
     out["callback_24h_n"] = len(released)

@@ -15,10 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.dispatching.views import team_out
 from dispatch.incidents.service import incident_views
-from dispatch.models import Assignment, Incident, IncidentEvent, Team
+from dispatch.models import Assignment, Incident, IncidentEvent
 from dispatch.scoping import CREW_VISIBLE_ASSIGNMENTS, Visibility
+from dispatch.teams.service import team_views
 
 Row = dict[str, Any]
 
@@ -37,11 +37,8 @@ def incident_rows(session: Session, viewer: Visibility, *,
 
 def team_rows(session: Session, viewer: Visibility, *, now: datetime, fresh_s: float,
               ids: Iterable[int] | None = None) -> list[Row]:
-    stmt = viewer.teams(select(Team).order_by(Team.id))
-    if ids is not None:
-        stmt = stmt.where(Team.id.in_(list(ids)))
-    return [team_out(t, now=now, fresh_s=fresh_s).model_dump(mode="json")
-            for t in session.scalars(stmt)]
+    return [v.model_dump(mode="json")
+            for v in team_views(session, viewer, now=now, fresh_s=fresh_s, ids=ids)]
 
 
 def crew_jobs(session: Session, team_id: int | None) -> set[int]:

@@ -192,7 +192,7 @@ def ingest(session: Session, *, device_id: str, elevator_id: int, events: Sequen
         outcome, reason, incident_id = _apply(b, ev, code)
         results[ev.event_id] = EventResult(event_id=ev.event_id, code=code.code, kind=code.kind,
                                            outcome=outcome, reason=reason,
-                                           incident_id=incident_id)  # type: ignore[arg-type]
+                                           incident_id=incident_id)
         rows.append(dict(device_id=device_id, event_id=ev.event_id, elevator_id=elevator_id,
                          code=code.code, kind=code.kind, occurred_at=ev.occurred_at,
                          received_at=now, raw=raw[i], outcome=outcome, reason=reason,

@@ -60,3 +60,31 @@ def test_bad_role_and_crew_without_team_are_refused(sqlite_env: str) -> None:
     assert bad.exit_code != 0 and "role" in bad.output
     crew = runner.invoke(app, ["users", "add", "x", "--role", "crew", "--password", "12345678"])
     assert crew.exit_code != 0 and "team" in crew.output
+
+
+def test_incident_import_names_missing_columns_before_any_row(sqlite_env: str,
+                                                              tmp_path: Path) -> None:
+    f = tmp_path / "old.csv"
+    f.write_text("external_id,channel,received_at\nX1,call,2026-01-01T08:00:00+08:00\n",
+                 encoding="utf-8")
+    result = runner.invoke(app, ["incidents", "import", str(f)])
+    assert result.exit_code == 1
+    assert "missing columns: outcome, rescue_code|register_code" in result.output
+    assert "line" not in result.output  # no row was validated
+
+
+def test_serve_announces_the_pages_on_the_port_it_uses(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    from dispatch import cli
+
+    monkeypatch.delenv("RESCUE_PUBLIC_BASE_URL", raising=False)
+    base = cli._follow_port("0.0.0.0", 8311)
+    assert base == "http://127.0.0.1:8311"
+    assert get_settings().public_base_url == "http://127.0.0.1:8311"
+    cli._announce(base)
+    out = capsys.readouterr().out
+    for page in ("/console", "/crew", "/office", "/docs"):
+        assert f"http://127.0.0.1:8311{page}" in out
+    monkeypatch.delenv("RESCUE_PUBLIC_BASE_URL")
+    get_settings.cache_clear()

@@ -73,3 +73,42 @@ def test_the_audit_lists_the_notifications_sent(api: Api, net, op) -> None:
         ("sms", "team", "offer_sms", "pending", 0)
     assert n["error"] is None
     assert a["state"] == "offered"
+
+
+def test_choosing_another_team_stands_the_first_one_down_in_one_step(api: Api, net,
+                                                                     op) -> None:
+    inc = new_incident(api, op, net)
+    first = current(confirm(api, op, inc))
+    assert first["team_id"] == net.a_near
+    r = api.client.post(f"/api/v1/incidents/{inc}/dispatch", headers=op,
+                        json={"team_id": net.station, "reason": "救援站离得更近"})
+    assert r.status_code == 200, r.text
+    assert r.json()["team_id"] == net.station and r.json()["state"] == "offered"
+    detail = api.client.get(f"/api/v1/incidents/{inc}", headers=op).json()
+    states = {a["team_id"]: a["state"] for a in detail["assignments"]}
+    assert states == {net.a_near: "cancelled", net.station: "offered"}
+    with api.db() as s:
+        assert s.get(Team, net.a_near).status == "available"
+    down = next(e for e in detail["timeline"] if e["type"] == "assignment_cancelled")
+    assert down["payload"]["reassigned_to"] == net.station
+    told = [n for n in detail["notifications"] if n["template"] == "offer_withdrawn"]
+    assert [n["recipient_kind"] for n in told] == ["team"]
+    # the same team again is refused, naming the field
+    again = api.client.post(f"/api/v1/incidents/{inc}/dispatch", headers=op,
+                            json={"team_id": net.station, "reason": "再派一次"})
+    assert again.status_code == 409 and again.json()["field"] == "team_id"
+
+
+def test_reassigning_a_team_on_its_way_puts_the_incident_back_to_dispatched(api: Api, net,
+                                                                            op) -> None:
+    inc = new_incident(api, op, net)
+    first = current(confirm(api, op, inc))
+    crew = api.user("crew", team_id=first["team_id"])
+    _post(api, crew, f"/api/v1/assignments/{first['id']}/accept")
+    r = api.client.post(f"/api/v1/incidents/{inc}/dispatch", headers=op,
+                        json={"team_id": net.b_near, "reason": "车辆故障"})
+    assert r.status_code == 200, r.text
+    detail = api.client.get(f"/api/v1/incidents/{inc}", headers=op).json()
+    assert detail["state"] == "dispatched"
+    types = [e["type"] for e in detail["timeline"]][-3:]
+    assert types == ["assignment_cancelled", "awaiting_team", "offered"]

@@ -71,8 +71,48 @@ def test_coverage_with_files(env: Path, tmp_path: Path) -> None:
                               "--elevators", str(elevators), "--suggest", "1"])
     assert res.exit_code == 0, res.output
     assert "covered 1 (50.0%)" in res.output and "uncovered 1" in res.output
-    demo = runner.invoke(app, ["geo", "coverage", "--limit", "30m"])
+    demo = runner.invoke(app, ["geo", "coverage", "--limit", "30m", "--demo"])
     assert demo.exit_code == 0 and "demo data" in demo.output
+
+
+def test_coverage_defaults_to_the_registry_and_writes_the_uncovered(
+        env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dispatch.db import LonLat, make_engine
+    from dispatch.migrate import upgrade
+    from dispatch.settings import get_settings
+    from tests import factories
+
+    url = f"sqlite:///{tmp_path / 'reg.db'}"
+    monkeypatch.setenv("RESCUE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    engine = make_engine(url)
+    upgrade(engine)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as s:
+        factories.make_team(s, base_location=LonLat(112.55, 37.85))
+        factories.make_team(s, base_location=LonLat(112.40, 37.70), on_duty=False)
+        factories.make_elevator(s, location=LonLat(112.551, 37.851))
+        factories.make_elevator(s, location=LonLat(112.60, 37.90))
+        s.commit()
+    engine.dispose()
+    out = tmp_path / "uncovered.csv"
+    res = runner.invoke(app, ["geo", "coverage", "--limit", "5m", "--suggest", "0",
+                              "--uncovered", str(out)])
+    get_settings.cache_clear()
+    assert res.exit_code == 0, res.output
+    assert "stations 1  elevators 2" in res.output and "covered 1 (50.0%)" in res.output
+    assert out.read_text().splitlines() == ["lon,lat", "112.600000,37.900000"]
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--stations", "/nonexistent.csv"], "no such file"),
+    (["--limit", "0m"], "more than 0"),
+])
+def test_coverage_bad_options_are_one_line(env: Path, args: list[str], says: str) -> None:
+    res = runner.invoke(app, ["geo", "coverage", *args])
+    assert res.exit_code == 2 and says in res.output
+    assert "Traceback" not in res.output
 
 
 def test_parse_duration() -> None:

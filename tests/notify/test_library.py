@@ -19,7 +19,7 @@ SAMPLE = {"address": "太原市小店区测试路1号", "rescue_code": "250001",
           "taken_over_by": "龙城一组", "register_code": "31101401052020000001",
           "policy_no": "P-1", "incident_id": 5, "received_at": "2026-11-30 16:30",
           "state": "accepted", "action": "接单", "action_en": "accepted",
-          "team_name": "并州一组"}
+          "team_name": "并州一组", "reason": "改派"}
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
@@ -117,3 +117,17 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
     assert len(spread) > 10  # jittered, not a fixed schedule
     with pytest.raises(ValueError):
         backoff_s(0, base_s=5, cap_s=300)
+
+
+def test_the_log_channel_prints_the_text_with_the_number_masked(caplog) -> None:
+    import logging
+
+    from notify.channel import Outbound
+    from notify.log_channel import LogChannel
+
+    with caplog.at_level(logging.INFO, logger="rescue.notify"):
+        LogChannel("sms").send(Outbound(kind="sms", to="+8613812345678",
+                                        body="【96333】电梯困人派单 /crew?t=abc"))
+    line = caplog.records[-1].getMessage()
+    assert "+86138****5678" in line and "13812345678" not in line
+    assert "/crew?t=abc" in line

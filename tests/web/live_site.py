@@ -36,6 +36,7 @@ class Site:
     operator: str
     crew: str
     extra_codes: list[str]
+    supervisor: str = "sup-web"
 
 
 @contextmanager
@@ -55,6 +56,7 @@ def running_site(work: Path) -> Iterator[Site]:
                      (scenario.AT_4KM, "长风街万达广场B座", "太原市万柏林区长风街万达广场B座"))]
         factories.make_user(s, "operator", username="op-web", display_name="调度员王")
         factories.make_user(s, "crew", username="crew-web", team_id=net.a_near)
+        factories.make_user(s, "supervisor", username="sup-web", display_name="值班主管赵")
         s.commit()
     engine.dispose()
     port = free_port()

@@ -115,6 +115,10 @@ const Rescue = (() => {
     en: {},
   };
 
+  /* A page or panel brings its own strings: addText({ "zh-CN": {...}, en: {...} }). */
+  function addText(tables) {
+    for (const [l, kv] of Object.entries(tables)) TEXT[l] = Object.assign(TEXT[l] || {}, kv);
+  }
   function t(key) { return (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key; }
   function stateName(s) {
     return (STATES[lang] && STATES[lang][s]) || (STATES.en[s]) || (s || "").replace(/_/g, " ");
@@ -143,7 +147,8 @@ const Rescue = (() => {
   }
 
   async function api(method, url, body, opts = {}) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    const init = { method, credentials: "same-origin",
+                   headers: { Accept: "application/json", ...(opts.headers || {}) } };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -248,6 +253,6 @@ const Rescue = (() => {
     return [lon + dLon, lat + dLat];
   }
 
-  return { t, stateName, eventName, setLang, getLang, applyText, api, ApiError, Stream,
+  return { t, addText, stateName, eventName, setLang, getLang, applyText, api, ApiError, Stream,
            countdown, clockClass, hhmm, esc, el, minutes, wgs84ToGcj02 };
 })();

@@ -11,7 +11,7 @@
   // ---------------------------------------------------------------- language, header
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
-    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail();
+    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render();
   };
   $("#btn-logout").onclick = async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
@@ -148,6 +148,7 @@
     state.incidents = new Map(m.incidents.map((r) => [r.id, r]));
     state.teams = new Map(m.teams.map((t) => [t.id, t]));
     for (const t of m.teams) ConsoleMap.setTeam(t);
+    TeamPanel.setAll(m.teams, m.me);
     renderBoard();
     if (state.selected) loadDetail(state.selected);
     document.body.dataset.ready = "1";
@@ -158,12 +159,13 @@
       if (t) {
         Object.assign(t, { lon: m.data.lon, lat: m.data.lat, position_source: "gps", position_at: m.at });
         ConsoleMap.setTeam(t);
+        TeamPanel.update(t);
         const sel = state.incidents.get(state.selected);
         if (sel && sel.assignment && sel.assignment.open && sel.assignment.team_id === t.id) routeFor(sel);
       }
       return;
     }
-    if (m.team) { state.teams.set(m.team.id, m.team); ConsoleMap.setTeam(m.team); }
+    if (m.team) { state.teams.set(m.team.id, m.team); ConsoleMap.setTeam(m.team); TeamPanel.update(m.team); }
     if (m.incident) {
       const isNew = !state.incidents.has(m.incident.id);
       state.incidents.set(m.incident.id, m.incident);
@@ -314,6 +316,7 @@
   function openForm() {
     if (state.me && state.me.read_only) return;
     form.hidden = false; form.reset(); chosen = null; found = []; results.innerHTML = "";
+    callKey = null;
     $("#f-chosen").textContent = ""; $("#f-error").textContent = ""; lookup.focus();
   }
   function closeForm() { form.hidden = true; }
@@ -331,7 +334,7 @@
   }
   function choose(i) {
     const e = found[i]; if (!e) return;
-    chosen = e; found = []; results.innerHTML = "";
+    chosen = e; found = []; results.innerHTML = ""; callKey = null;
     lookup.value = `${e.rescue_code} ${e.building}`;
     $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district}${e.three_no ? " · " + R.t("three_no") : ""}`;
     $("#f-phone").focus();
@@ -360,9 +363,16 @@
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(true); });
   $("#f-record").onclick = () => submit(false);
+  // One key per call being recorded: a double click, or a retry after a timeout, is the same
+  // report to the server (it answers the first result again), never a second one.
+  let inFlight = false, callKey = null;
+  const submitButtons = () => [...form.querySelectorAll("button")];
   async function submit(dispatchToo) {
+    if (inFlight) return;
     $("#f-error").textContent = "";
     if (!chosen) { $("#f-error").textContent = R.t("pick_elevator"); lookup.focus(); return; }
+    callKey = callKey || `console-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+    inFlight = true; submitButtons().forEach((b) => { b.disabled = true; });
     const body = {
       elevator_id: chosen.id, channel: $("#f-channel").value,
       caller_phone: $("#f-phone").value.trim() || null,
@@ -371,18 +381,22 @@
       notes: $("#f-notes").value.trim() || null,
     };
     try {
-      const inc = await R.api("POST", "/api/v1/incidents", body);
+      const inc = await R.api("POST", "/api/v1/incidents", body,
+                              { headers: { "Idempotency-Key": callKey } });
       let id = inc.id;
       if (inc.duplicate) { id = inc.merged_into; }
       else if (dispatchToo) {
         const d = await R.api("POST", `/api/v1/incidents/${id}/confirm`);
         if (d.state === "confirmed") await R.api("POST", `/api/v1/incidents/${id}/dispatch`);
       }
+      callKey = null;
       closeForm();
       select(id);
     } catch (err) {
       const field = err.body && err.body.field ? ` (${err.body.field})` : "";
       $("#f-error").textContent = err.message + field;
+    } finally {
+      inFlight = false; submitButtons().forEach((b) => { b.disabled = false; });
     }
   }
 
@@ -393,6 +407,7 @@
     try { me = await R.api("GET", "/api/v1/auth/me"); } catch (e) { return; }
     if (me.role === "crew") { location.href = "/crew"; return; }
     await ConsoleMap.init(select);
+    TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
     stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
     stream.start();
     setInterval(tick, 1000);

@@ -12,8 +12,20 @@
     "traction_drive", "other"];
   const DECLINE_REASONS = { "zh-CN": ["正在其他现场", "车辆故障", "距离太远", "人员不足"],
     en: ["At another site", "Vehicle breakdown", "Too far", "Not enough crew"] };
-  const st = { me: null, team: null, incidents: new Map(), pending: {}, msg: {} };
+  const st = { me: null, team: null, incidents: new Map(), pending: {}, msg: {}, dutyMsg: "", dutyBusy: false };
   let stream;
+  R.addText({
+    "zh-CN": { duty_title: "值班", duty_on: "上班", duty_off: "下班", duty_now_on: "当前：上班中，可接派单",
+      duty_now_off: "当前：已下班，不会收到派单", duty_job_open: "有未完成的任务（警情 #{id}），完成后才能下班",
+      duty_roster: "排班", duty_hold: "手动切换保持到下一个排班时间点", duty_by: "最近变更",
+      duty_src_crew: "本队", duty_src_supervisor: "主管", duty_src_roster: "排班", duty_src_import: "导入",
+      duty_offline: "网络不可用，请稍后再试" },
+    en: { duty_title: "Duty", duty_on: "On duty", duty_off: "Off duty", duty_now_on: "Now: on duty, receiving jobs",
+      duty_now_off: "Now: off duty, no jobs will be offered", duty_job_open: "Finish the open job (incident #{id}) before going off duty",
+      duty_roster: "Roster", duty_hold: "a manual switch holds until the next roster change", duty_by: "Last change",
+      duty_src_crew: "crew", duty_src_supervisor: "supervisor", duty_src_roster: "roster", duty_src_import: "import",
+      duty_offline: "No network; try again in a moment" },
+  });
 
   function syncLang() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "EN"; }
   $("#btn-lang").onclick = () => { R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLang(); render(); };
@@ -144,7 +156,47 @@
     body += `</div>`;
     return `<section class="job" data-state="${a.state}">${head}<p><b>${R.stateName(a.state)}</b></p>${body}<p class="msg">${R.esc(st.msg[a.id] || "")}</p></section>`;
   }
+  // ------------------------------------------------------------------ on / off duty
+  const JOB_STATES = new Set(["offered", "accepted", "en_route", "on_scene"]);
+  function openJob() {
+    if (st.team && st.team.job) return st.team.job;
+    const j = jobs().find(({ a }) => JOB_STATES.has(a.state));
+    return j ? { incident_id: j.row.id, assignment_id: j.a.id, state: j.a.state } : null;
+  }
+  function renderDuty() {
+    const t = st.team, box = $("#duty");
+    box.hidden = !t;
+    if (!t) return;
+    const job = openJob();
+    const on = $("#duty-on"), off = $("#duty-off"), note = $("#duty-note");
+    on.setAttribute("aria-pressed", String(t.on_duty)); off.setAttribute("aria-pressed", String(!t.on_duty));
+    on.disabled = st.dutyBusy;
+    off.disabled = st.dutyBusy || (t.on_duty && !!job);
+    document.body.dataset.duty = t.on_duty ? "on" : "off";
+    const lines = [];
+    if (t.on_duty && job) { lines.push(R.t("duty_job_open").replace("{id}", job.incident_id)); }
+    else lines.push(R.t(t.on_duty ? "duty_now_on" : "duty_now_off"));
+    if (t.roster) lines.push(`${R.t("duty_roster")} ${t.roster} · ${R.t("duty_hold")}`);
+    const c = t.last_duty_change;
+    if (c) lines.push(`${R.t("duty_by")}: ${R.t("duty_src_" + c.source)} ${c.actor} ${R.hhmm(c.at)}${c.reason ? " · " + c.reason : ""}`);
+    if (st.dutyMsg) lines.push(st.dutyMsg);
+    note.className = "duty-note" + (t.on_duty && job ? " blocked" : "");
+    note.innerHTML = lines.map((l) => R.esc(l)).join("<br>");
+  }
+  async function setDuty(onDuty) {
+    if (!st.team || st.team.on_duty === onDuty || st.dutyBusy) return;
+    st.dutyBusy = true; st.dutyMsg = ""; renderDuty();
+    try {
+      st.team = await send(`/api/v1/teams/${st.team.id}/duty`, { on_duty: onDuty });
+      markSynced();
+    } catch (e) { st.dutyMsg = e.status ? e.message : R.t("duty_offline"); }
+    finally { st.dutyBusy = false; renderDuty(); }
+  }
+  $("#duty-on").onclick = () => setDuty(true);
+  $("#duty-off").onclick = () => setDuty(false);
+
   function render() {
+    renderDuty();
     const list = jobs();
     $("#jobs").innerHTML = list.length ? list.map(jobHtml).join("") : `<p class="none muted">${R.t("no_job")}</p>`;
     gps(list.some(({ a }) => GPS_STATES.has(a.state)));

@@ -1,0 +1,96 @@
+"""The one write path for a team's duty: the team row and its team event, in the caller's
+transaction, published to the consoles only after that transaction commits.
+
+Crews, supervisors, the roster job and the importer all come through ``set_duty``, so every
+change has an actor, a source and a reason, and no change a console saw was rolled back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch import lifecycle
+from dispatch.bus import EventBus, Message
+from dispatch.errors import Problem
+from dispatch.events import Actor
+from dispatch.models import Assignment, Team
+from dispatch.teams.models import SOURCES, TeamEvent
+
+_PENDING = "pending_team_events"
+
+
+def load_team(session: Session, team_id: int) -> Team:
+    """The team, locked for the change (PostgreSQL ``FOR UPDATE``): a dispatch booking the team
+    at the same moment waits, then sees it off duty — or this change sees the booking."""
+    team = session.get(Team, team_id, with_for_update=True)
+    if team is None:
+        raise Problem(404, "Team not found", field="team_id")
+    return team
+
+
+def open_job(session: Session, team_id: int) -> Assignment | None:
+    """The team's oldest assignment still in hand (offered, accepted, en route or on scene)."""
+    return session.scalars(
+        select(Assignment).where(Assignment.team_id == team_id,
+                                 Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))
+        .order_by(Assignment.id).limit(1)).first()
+
+
+def set_duty(session: Session, team: Team, *, on_duty: bool, actor: Actor, source: str,
+             reason: str | None, at: datetime) -> TeamEvent | None:
+    """Put ``team`` on or off duty; ``None`` if it already was (nothing is written).
+
+    Going off duty with a job in hand is refused (409 naming the assignment): the job would
+    be orphaned. A retired team (removed by a full-sync import) never comes back on duty.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown duty source {source!r}")
+    if team.on_duty == on_duty:
+        return None
+    if on_duty and team.retired:
+        raise Problem(409, "Team retired", f"team {team.code} was retired by an import",
+                      field="on_duty")
+    if not on_duty:
+        session.flush()  # sessions do not autoflush: an offer made just before must count
+        job = open_job(session, team.id)
+        if job is not None:
+            raise Problem(
+                409, "Team has an open job",
+                f"assignment #{job.id} ({job.state}) on incident #{job.incident_id} must be "
+                "finished or withdrawn before the team goes off duty",
+                field="on_duty", assignment_id=job.id, incident_id=job.incident_id,
+                assignment_state=job.state)
+    team.on_duty = on_duty
+    ev = TeamEvent(team_id=team.id, type="duty_on" if on_duty else "duty_off",
+                   actor=actor.name, role=actor.role, source=source, reason=reason, at=at,
+                   payload={"from": not on_duty, "to": on_duty, "via": actor.via})
+    session.add(ev)
+    session.flush()
+    session.info.setdefault(_PENDING, []).append(duty_message(ev))
+    return ev
+
+
+def duty_message(ev: TeamEvent) -> Message:
+    """The live message: not a timeline row (``seq`` null); the hub adds the team's row."""
+    data: dict[str, Any] = {"event_id": ev.id, "on_duty": ev.type == "duty_on",
+                            "source": ev.source, "actor": ev.actor, "role": ev.role,
+                            "reason": ev.reason}
+    return {"seq": None, "type": "team_duty", "incident_id": None, "team_id": ev.team_id,
+            "at": ev.at.isoformat(), "data": data}
+
+
+def publish_duty_after_commit(factory: sessionmaker[Session], bus: EventBus) -> None:
+    """Wire ``factory``'s sessions so queued duty changes reach ``bus`` once committed."""
+
+    @event.listens_for(factory, "after_commit")
+    def _publish(session: Session) -> None:
+        for msg in session.info.pop(_PENDING, []):
+            bus.publish(msg)
+
+    @event.listens_for(factory, "after_rollback")
+    def _drop(session: Session) -> None:
+        session.info.pop(_PENDING, None)

@@ -1,10 +1,11 @@
 """Login flood (issue 12): the operator board's p50 (``GET /api/v1/incidents``) idle and while
 20 clients send wrong passwords in parallel, against a real server subprocess (SQLite, 1 worker).
 
-Three servers in one run: password checks on the bounded pool (``RESCUE_PASSWORD_HASH_WORKERS=1``,
-the default) and, as the baseline of the old behaviour, a pool of 40 (as many as the request
-threads: every login may hash at once). Throttling is lifted for these two (it would answer the flood with 429s after 20
-failures and hide the cost being measured); a third server runs the defaults, throttling on. Target: flood p50 within 2× idle.
+Three servers in one run: password checks on the bounded pool
+(``RESCUE_PASSWORD_HASH_WORKERS=1``, the default) and, as the baseline of the old behaviour, a
+pool of 40 (as many as the request threads: every login may hash at once), both with throttling
+lifted (it would answer the flood with 429s after 20 failures and hide the cost being measured);
+a third server runs the defaults, throttling on. Target: flood p50 within 2x idle.
 
 Run: ``.venv/bin/python -m bench.login_flood [--requests 150]``.
 """

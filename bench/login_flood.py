@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from bench._server import login, percentiles_ms, running_server
 from dispatch.db import make_engine, session_factory
@@ -49,6 +50,10 @@ def measure(url: str, workdir: Path, workers: int, n: int,
     env = {"RESCUE_DATABASE_URL": url, "RESCUE_SECRET_KEY": "bench" * 10,
            "RESCUE_RUN_JOBS": "false", "RESCUE_VAR_DIR": str(workdir),
            "RESCUE_PASSWORD_HASH_WORKERS": str(workers)}
+    engine = make_engine(url)  # each server starts with an empty login audit
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM login_attempt"))
+    engine.dispose()
     if not throttle:
         env |= {"RESCUE_LOGIN_MAX_FAILURES": "1000000",
                 "RESCUE_LOGIN_MAX_FAILURES_PER_ADDRESS": "1000000"}

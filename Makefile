@@ -7,7 +7,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint lock bench clean-db
+.PHONY: run test lint lock bench clean-db fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || (echo "python venv missing: installing python3-venv" && \
@@ -33,6 +33,10 @@ run: $(STAMP)
 
 test: $(DEVSTAMP)
 	PYTHON=$(BIN)/python scripts/test-services.sh scripts/run-tests.sh $(PYTEST_ARGS)
+
+# issue 12: property-based fuzz of the OpenAPI document (in-process, fresh SQLite); 0 5xx
+fuzz: $(DEVSTAMP)
+	PYTHONPATH=. $(BIN)/python scripts/fuzz.py --examples $(or $(EXAMPLES),25)
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ from dispatch.models import Base
 from dispatch.notifications import models as _notifications  # noqa: F401  (issue 5)
 from dispatch.registry import models as _registry_models  # noqa: F401  (issue 13)
 from dispatch.reports import models as _reports_models  # noqa: F401  (issue 8)
+from dispatch.security import models as _security_models  # noqa: F401  (issue 12)
 from dispatch.teams import models as _teams_models  # noqa: F401  (issue 13)
 from dispatch.telemetry import liveness_models as _liveness_models  # noqa: F401  (issue 19)
 from dispatch.telemetry import models as _telemetry_models  # noqa: F401  (issue 7)

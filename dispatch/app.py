@@ -26,6 +26,11 @@ from dispatch.registry.reports_router import router as expired_maintenance_route
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
 from dispatch.routing import router_for
+from dispatch.security.limits import Limits, RequestGuard
+from dispatch.security.logs import install_log_redaction
+from dispatch.security.openapi import install_openapi
+from dispatch.security.origins import OriginCheck, allowed_origins
+from dispatch.security.outage import install_outage_handler
 from dispatch.settings import Settings, get_settings
 from dispatch.stream.hub import Hub
 from dispatch.stream.positions import publish_positions_after_commit
@@ -86,6 +91,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
     install_ops(app, settings)  # issue 18: /healthz /readyz /metrics, request logs and ids
+    install_outage_handler(app)  # issue 12: 503 problem+json while the database is down
+    app.add_middleware(RequestGuard, limits=Limits(  # issue 12: body limits, input screening
+        default=settings.body_limit_bytes, telemetry=settings.body_limit_telemetry_bytes))
+    app.add_middleware(OriginCheck, allowed=allowed_origins(  # issue 12: cross-site writes
+        settings.public_base_url, settings.allowed_origins))
+    install_openapi(app)  # issue 12: problem+json answers in the OpenAPI document
+    install_log_redaction()  # issue 12: no tokens in the access log
+
+
     app.include_router(auth_router)
     app.include_router(elevators_router)
     app.include_router(incidents_router)

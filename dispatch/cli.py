@@ -39,6 +39,20 @@ console = Console()
 ROLES = ("operator", "supervisor", "crew", "office", "admin")
 
 
+def main() -> None:
+    """The console entry point: a database outage is one line on stderr, not a traceback
+    (issue 12)."""
+    from dispatch.security.outage import is_outage, outage_line
+
+    try:
+        app()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        Console(stderr=True, soft_wrap=True).print(f"[red]{outage_line(exc)}[/]", highlight=False)
+        raise SystemExit(1) from None
+
+
 def _engine():  # type: ignore[no-untyped-def]  # imported lazily to keep --help fast
     from dispatch.db import make_engine
 
@@ -201,3 +215,7 @@ def _register_route_command() -> None:
 
 
 _register_route_command()
+
+
+if __name__ == "__main__":
+    main()

@@ -12,13 +12,14 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Request, WebSocket, WebSocketException
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatch.auth.tokens import read_token
+from dispatch.auth.tokens import read_token, session_user_id
 from dispatch.errors import Problem
-from dispatch.models import User
+from dispatch.models import Assignment, User
 from dispatch.routing import router_for
-from dispatch.scoping import Visibility
+from dispatch.scoping import CREW_VISIBLE_ASSIGNMENTS, Visibility
 from dispatch.settings import Settings
 from dispatch.uow import unit_of_work
 from geo.router import Router
@@ -55,9 +56,27 @@ Now = Annotated[datetime, Depends(get_now)]
 
 
 def _token_from(request: Request, bearer: str | None) -> str | None:
+    """Bearer header or the pages' cookie; ``?token=`` only on the websocket (issue 12: query
+    strings end up in logs and browser history)."""
     if bearer:
         return bearer
-    return request.cookies.get(COOKIE_NAME) or request.query_params.get("token")
+    return request.cookies.get(COOKIE_NAME)
+
+
+def session_problem(user: User | None, claims: dict[str, Any], session: Session) -> str | None:
+    """Why a session token's user may not go on (None: it may): unknown or disabled user, a
+    token issued before the last logout or password change, or a crew-link session whose
+    assignment has ended."""
+    if user is None or not user.active:
+        return "Unknown or disabled user"
+    if claims.get("ver", 0) != user.token_version:
+        return "Token revoked"
+    asg = claims.get("asg")
+    if asg is not None:
+        state = session.scalar(select(Assignment.state).where(Assignment.id == asg))
+        if state not in CREW_VISIBLE_ASSIGNMENTS:
+            return "Crew link session ended"
+    return None
 
 
 def current_user(request: Request, session: SessionDep,
@@ -67,11 +86,14 @@ def current_user(request: Request, session: SessionDep,
         raise Problem(401, "Not authenticated", "send a bearer token",
                       headers={"WWW-Authenticate": "Bearer"})
     claims = read_token(token, secret=request.app.state.secret_key)
-    if claims is None or claims.get("scope") != "session":
-        raise Problem(401, "Invalid or expired token")
-    user = session.get(User, int(claims["sub"]))
-    if user is None or not user.active:
-        raise Problem(401, "Unknown or disabled user")
+    user_id = session_user_id(claims)
+    if claims is None or user_id is None:
+        raise Problem(401, "Invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
+    user = session.get(User, user_id)
+    why = session_problem(user, claims, session)
+    if why is not None or user is None:
+        raise Problem(401, why or "Unknown or disabled user",
+                      headers={"WWW-Authenticate": "Bearer"})
     return user
 
 
@@ -144,12 +166,14 @@ def require_ws_roles(*roles: str) -> Callable[..., Any]:
         token = (websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
                  or _ws_bearer(websocket))
         claims = read_token(token, secret=websocket.app.state.secret_key) if token else None
-        if claims is None or claims.get("scope") != "session":
+        user_id = session_user_id(claims)
+        if claims is None or user_id is None:
             raise WebSocketException(code=1008, reason="not authenticated")
         with websocket.app.state.sessionmaker() as session:
-            user = session.get(User, int(claims["sub"]))
-            if user is None or not user.active:
-                raise WebSocketException(code=1008, reason="unknown or disabled user")
+            user = session.get(User, user_id)
+            why = session_problem(user, claims, session)
+            if why is not None or user is None:
+                raise WebSocketException(code=1008, reason=(why or "unknown user").lower())
             if user.role not in roles:
                 raise WebSocketException(code=1008, reason=f"role {user.role} may not do this")
             return StreamIdentity(Visibility.for_user(user, session), user.lang)

@@ -237,22 +237,42 @@ class JobLoop:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        from dispatch.security.outage import is_outage, outage_line
+
+        down = False  # issue 12: one log line per database outage, backing off meanwhile
+        delay = self.settings.job_poll_s
         while not self._stop.is_set():
-            try:
-                run_due_tasks(self.factory, settings=self.settings, router=self.router(),
-                              now=datetime.now(UTC), worker=self.worker)
-            except Exception:
-                log.exception("job loop iteration failed")
-            try:  # the notification outbox (issue 5)
-                run_outbox(self.factory, settings=self.settings, now=datetime.now(UTC),
-                           clock=lambda: datetime.now(UTC))
-            except Exception:
-                log.exception("outbox delivery failed")
-            self.last_tick = time.monotonic()
-            JOB_LOOP_TICK.set(time.time())
-            for p in self._periodic:
-                p.run_if_due(datetime.now(UTC))
-            self._stop.wait(self.settings.job_poll_s)
+            failed: BaseException | None = None
+            for name, work in (("job loop iteration", self._tasks),
+                               ("outbox delivery", self._outbox)):  # outbox: issue 5
+                try:
+                    work()
+                except Exception as exc:
+                    if is_outage(exc):
+                        failed = exc
+                        break
+                    log.exception("%s failed", name)
+            if failed is not None:
+                if not down:
+                    log.error("%s; the job loop backs off until it is back", outage_line(failed))
+                down, delay = True, min(max(delay * 2, 1.0), 30.0)
+            else:
+                if down:
+                    log.warning("database reachable again; the job loop resumes")
+                down, delay = False, self.settings.job_poll_s
+                self.last_tick = time.monotonic()  # issue 18: /readyz reads it
+                JOB_LOOP_TICK.set(time.time())
+                for p in self._periodic:  # issue 19: the terminal offline sweep
+                    p.run_if_due(datetime.now(UTC))
+            self._stop.wait(delay)
+
+    def _tasks(self) -> None:
+        run_due_tasks(self.factory, settings=self.settings, router=self.router(),
+                      now=datetime.now(UTC), worker=self.worker)
+
+    def _outbox(self) -> None:
+        run_outbox(self.factory, settings=self.settings, now=datetime.now(UTC),
+                   clock=lambda: datetime.now(UTC))
 
 
 class _Periodic:

@@ -183,6 +183,9 @@ class User(Base):
     lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Sessions carry the version they were issued at; logout and password change bump it,
+    revoking every earlier token (issue 12)."""
 
 
 class Incident(Base):

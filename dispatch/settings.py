@@ -265,6 +265,34 @@ class Settings(BaseSettings):
     ready_job_tick_s: float = Field(
         default=10.0, description="/readyz fails when this process runs the job loop and it "
         "has not completed a pass for this long.")
+    # --- issue 12: hardening (limits, login throttling, origins, cookies) -------------------
+    body_limit_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body of a JSON route "
+        "(bytes); larger bodies are refused with 413 while being read.")
+    body_limit_telemetry_bytes: int = Field(
+        default=512 * 1024, ge=1024, description="Largest signed telemetry batch (bytes); "
+        "500 events of ordinary size need about 150 KB.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins for one username within "
+        "login_lockout_min before further attempts get 429 until the window has passed.")
+    login_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins from one client address (any usernames) "
+        "within login_lockout_min before that address gets 429.")
+    login_lockout_min: int = Field(
+        default=15, ge=1, description="The login-throttling window and lockout in minutes.")
+    password_hash_workers: int = Field(
+        default=1, ge=1, le=64, description="Threads that check passwords (argon2); at most "
+        "this many logins hash at once, so a login flood cannot starve the dispatch routes.")
+    telemetry_max_age_h: float = Field(
+        default=24.0, gt=0, description="A telemetry event older than this is stored (history) "
+        "but never opens a live incident.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra browser origins (e.g. "
+        '["https://console.example.cn"]) allowed to send cookie-authenticated writes and to '
+        "open the websocket, besides RESCUE_PUBLIC_BASE_URL and the server's own host.")
+    cookie_secure: bool | None = Field(
+        default=None, description="Mark the session cookie Secure; unset: Secure when "
+        "RESCUE_PUBLIC_BASE_URL is https.")
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

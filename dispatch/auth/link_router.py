@@ -1,6 +1,10 @@
 """``POST /api/v1/auth/link``: the crew page exchanges the link token of an offer SMS for a
 session (same answer and HttpOnly cookie as ``/api/v1/auth/token``).
 
+Issue 12: a link works once (its ``jti`` is recorded in ``crew_link_use``), only for the team
+and assignment it names and only while that offer or job is open; the session lives no longer
+than the link had left and ends when the assignment does (``dispatch.deps.session_problem``).
+
 The session belongs to the team's crew account (``crew-<team code>``, role ``crew``), created on
 first use with an unusable random password; crews only ever see their own team's jobs.
 """
@@ -8,6 +12,7 @@ first use with an unusable random password; crews only ever see their own team's
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -21,8 +26,9 @@ from dispatch.auth.passwords import hash_password
 from dispatch.auth.router import TokenOut, start_session
 from dispatch.deps import SessionDep, SettingsDep
 from dispatch.errors import Problem
-from dispatch.models import Team, User, utcnow
-from dispatch.scoping import Visibility
+from dispatch.models import Assignment, Team, User, utcnow
+from dispatch.scoping import CREW_VISIBLE_ASSIGNMENTS, Visibility
+from dispatch.security.models import CrewLinkUse
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -69,7 +75,32 @@ def login_by_link(claims: Annotated[LinkClaims, Depends(valid_link)], request: R
     if team is None:
         raise Problem(401, "Invalid or expired link", "the team no longer exists",
                       field="token")
+    if claims.jti is None or claims.assignment_id is None:
+        raise Problem(401, "Invalid or expired link", "the link names no assignment",
+                      field="token")
+    assignment = session.get(Assignment, claims.assignment_id)
+    if (assignment is None or assignment.team_id != team.id
+            or assignment.state not in CREW_VISIBLE_ASSIGNMENTS):
+        raise Problem(401, "Link no longer valid", "the offer or job of this link has ended",
+                      field="token")
+    _use_once(session, claims.jti, team.id, assignment.id)
     user = crew_account(session, team)
     if not user.active or not Visibility.for_user(user).may_act_on_team(team.id):
         raise Problem(403, "Crew account disabled", field="token")
-    return start_session(request, response, user, settings)
+    left = int((claims.expires_at - datetime.now(UTC)).total_seconds())
+    if left <= 0:
+        raise Problem(401, "Invalid or expired link", field="token")
+    return start_session(request, response, user, settings, ttl_s=left,
+                         extra={"asg": assignment.id})
+
+
+def _use_once(session: Session, jti: str, team_id: int, assignment_id: int) -> None:
+    """Record the link as used; a second use (even a concurrent one) is refused."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    done = session.execute(insert(CrewLinkUse).values(
+        jti=jti, team_id=team_id, assignment_id=assignment_id, used_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["jti"]).returning(CrewLinkUse.jti)).first()
+    if done is None:
+        raise Problem(401, "Link already used", "each link signs in once; ask the centre "
+                      "to send the offer again", field="token")

@@ -34,6 +34,7 @@ from dispatch.dispatching.views import assignment_out
 from dispatch.errors import Problem
 from dispatch.models import Assignment, Team, User, Zone
 from dispatch.scoping import CREW_VISIBLE_ASSIGNMENTS, Visibility
+from dispatch.security.ids import Id
 from geo.router import Router
 
 router = APIRouter(tags=["dispatch"])
@@ -50,7 +51,7 @@ def assignment_view(session: Session, a: Assignment) -> AssignmentOut:
 
 
 @router.post("/api/v1/incidents/{incident_id}/dispatch", response_model=AssignmentOut | None)
-def dispatch(incident_id: int, user: Operator, session: SessionDep, settings: SettingsDep,
+def dispatch(incident_id: Id, user: Operator, session: SessionDep, settings: SettingsDep,
              router_: RouterDep, now: Now, body: DispatchIn | None = None) -> AssignmentOut | None:
     """Offer the incident to the best team, or to ``team_id`` (override; reason required).
     Answers ``null`` when no team is free (a retry is scheduled and the incident is at risk)."""
@@ -63,7 +64,7 @@ def dispatch(incident_id: int, user: Operator, session: SessionDep, settings: Se
 
 
 @router.post("/api/v1/incidents/{incident_id}/escalate", response_model=AssignmentOut | None)
-def escalate(incident_id: int, body: ReasonIn, user: Operator, session: SessionDep,
+def escalate(incident_id: Id, body: ReasonIn, user: Operator, session: SessionDep,
              settings: SettingsDep, router_: RouterDep, now: Now) -> AssignmentOut | None:
     """Escalate to level 3 (fire brigade, 119): the nearest fire team is alerted."""
     incident = service.load_for_dispatch(session, incident_id)
@@ -109,7 +110,7 @@ def _step(step: str, assignment_id: int, user: User, viewer: Visibility, session
 
 
 @router.post("/api/v1/assignments/{assignment_id}/accept", response_model=AssignmentOut)
-def accept(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
+def accept(assignment_id: Id, user: CrewOrOperator, viewer: ViewerDep,
            session: SessionDep, settings: SettingsDep,
            router_: RouterDep, now: Now, body: StepIn | None = None) -> AssignmentOut:
     return _step("accept", assignment_id, user, viewer, session, settings, router_, now,
@@ -117,7 +118,7 @@ def accept(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
 
 
 @router.post("/api/v1/assignments/{assignment_id}/decline", response_model=AssignmentOut)
-def decline(assignment_id: int, body: DeclineIn, user: CrewOrOperator, viewer: ViewerDep,
+def decline(assignment_id: Id, body: DeclineIn, user: CrewOrOperator, viewer: ViewerDep,
             session: SessionDep,
             settings: SettingsDep, router_: RouterDep, now: Now) -> AssignmentOut:
     """Decline with a reason: the next candidate gets the offer (two at a level escalate)."""
@@ -126,7 +127,7 @@ def decline(assignment_id: int, body: DeclineIn, user: CrewOrOperator, viewer: V
 
 
 @router.post("/api/v1/assignments/{assignment_id}/depart", response_model=AssignmentOut)
-def depart(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
+def depart(assignment_id: Id, user: CrewOrOperator, viewer: ViewerDep,
            session: SessionDep, settings: SettingsDep,
            router_: RouterDep, now: Now, body: StepIn | None = None) -> AssignmentOut:
     return _step("depart", assignment_id, user, viewer, session, settings, router_, now,
@@ -134,7 +135,7 @@ def depart(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
 
 
 @router.post("/api/v1/assignments/{assignment_id}/arrive", response_model=AssignmentOut)
-def arrive(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
+def arrive(assignment_id: Id, user: CrewOrOperator, viewer: ViewerDep,
            session: SessionDep, settings: SettingsDep,
            router_: RouterDep, now: Now, body: StepIn | None = None) -> AssignmentOut:
     return _step("arrive", assignment_id, user, viewer, session, settings, router_, now,
@@ -142,7 +143,7 @@ def arrive(assignment_id: int, user: CrewOrOperator, viewer: ViewerDep,
 
 
 @router.post("/api/v1/assignments/{assignment_id}/release", response_model=AssignmentOut)
-def release(assignment_id: int, body: ReleaseIn, user: CrewOrOperator, viewer: ViewerDep,
+def release(assignment_id: Id, body: ReleaseIn, user: CrewOrOperator, viewer: ViewerDep,
             session: SessionDep,
             settings: SettingsDep, router_: RouterDep, now: Now) -> AssignmentOut:
     return _step("release", assignment_id, user, viewer, session, settings, router_, now,
@@ -150,7 +151,7 @@ def release(assignment_id: int, body: ReleaseIn, user: CrewOrOperator, viewer: V
 
 
 @router.post("/api/v1/assignments/{assignment_id}/clear", response_model=AssignmentOut)
-def clear(assignment_id: int, body: ClearIn, user: CrewOrOperator, viewer: ViewerDep,
+def clear(assignment_id: Id, body: ClearIn, user: CrewOrOperator, viewer: ViewerDep,
           session: SessionDep,
           settings: SettingsDep, router_: RouterDep, now: Now) -> AssignmentOut:
     """Fault cleared (cause code from the taxonomy), or left out of service; the team is free."""
@@ -160,7 +161,7 @@ def clear(assignment_id: int, body: ClearIn, user: CrewOrOperator, viewer: Viewe
 
 
 @router.post("/api/v1/assignments/{assignment_id}/cancel", response_model=AssignmentOut)
-def cancel(assignment_id: int, body: ReasonIn, user: Operator, viewer: ViewerDep,
+def cancel(assignment_id: Id, body: ReasonIn, user: Operator, viewer: ViewerDep,
            session: SessionDep,
            settings: SettingsDep, router_: RouterDep, now: Now) -> AssignmentOut:
     """Withdraw a team (breakdown, wrong team); with auto-dispatch the next one is offered."""
@@ -180,7 +181,7 @@ def my_assignments(_: Annotated[User, Depends(require_roles("crew"))], viewer: V
 
 
 @router.post("/api/v1/teams/{team_id}/position")
-def post_position(team_id: int, body: PositionIn, user: CrewOrOperator, viewer: ViewerDep,
+def post_position(team_id: Id, body: PositionIn, user: CrewOrOperator, viewer: ViewerDep,
                   session: SessionDep, settings: SettingsDep, router_: RouterDep,
                   now: Now) -> dict[str, object]:
     """A GPS fix: refreshes the ETA shown to the operator; 30 s within 100 m marks arrival."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
 
 class DispatchIn(BaseModel):
     model_config = {"extra": "forbid"}
-    team_id: int | None = Field(default=None, gt=0)
+    team_id: int | None = Field(default=None, gt=0, le=2**31 - 1)
     reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
@@ -31,13 +31,20 @@ class StepIn(BaseModel):
     model_config = {"extra": "forbid"}
     at: AwareDatetime | None = None
 
+    @field_validator("at")
+    @classmethod
+    def _sane(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not 2000 <= v.year < 2100:
+            raise ValueError("a time between 2000 and 2100")
+        return v
+
 
 class DeclineIn(StepIn):
     reason: str = Field(min_length=2, max_length=500)
 
 
 class ReleaseIn(StepIn):
-    released_count: int = Field(ge=0, le=100)
+    released_count: int = Field(ge=0, le=100, strict=True)
 
 
 class ClearIn(StepIn):
@@ -51,6 +58,8 @@ class PositionIn(BaseModel):
     lat: float = Field(ge=-90, le=90)
     accuracy_m: float | None = Field(default=None, ge=0, le=10_000)
     at: AwareDatetime | None = None
+
+    _sane_at = field_validator("at")(StepIn._sane.__func__)  # type: ignore[attr-defined]
 
 
 class TeamRef(BaseModel):

@@ -495,11 +495,16 @@ def escalate_to_119(session: Session, incident: Incident, *, ctx: DispatchContex
 
 
 def record_position(session: Session, team: Team, *, lon: float, lat: float,
-                    accuracy_m: float | None, at: datetime) -> None:
-    team.position = (lon, lat)  # type: ignore[assignment]
-    team.position_at = at
+                    accuracy_m: float | None, at: datetime) -> bool:
+    """Store the fix as history; it becomes the team's position only if it is the newest
+    (a fix delivered late never replaces a newer one). Answers whether it did."""
+    newest = team.position_at is None or at >= team.position_at
+    if newest:
+        team.position = (lon, lat)  # type: ignore[assignment]
+        team.position_at = at
     session.add(TeamPosition(team_id=team.id, position=(lon, lat), accuracy_m=accuracy_m,
                              at=at))
+    return newest
 
 
 def distance_to_elevator_m(lon: float, lat: float, elevator: Elevator) -> float:

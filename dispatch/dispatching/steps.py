@@ -184,7 +184,8 @@ def _after(session: Session, a: Assignment, step: str, *, ctx: DispatchContext,
 def update_position(session: Session, team: Team, *, lon: float, lat: float,
                     accuracy_m: float | None, at: datetime, ctx: DispatchContext) -> dict[str, Any]:
     """Store a GPS fix; refresh the open job's ETA; mark arrival after a dwell near the car."""
-    record_position(session, team, lon=lon, lat=lat, accuracy_m=accuracy_m, at=at)
+    if not record_position(session, team, lon=lon, lat=lat, accuracy_m=accuracy_m, at=at):
+        return {"assignment_id": None, "history_only": True}  # older than the current fix
     a = session.scalar(
         select(Assignment).options(
             joinedload(Assignment.team),

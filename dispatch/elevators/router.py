@@ -10,6 +10,7 @@ from dispatch.deps import SessionDep, Staff, ViewerDep
 from dispatch.elevators import caller, service
 from dispatch.elevators.schemas import CallerElevatorOut, ElevatorOut
 from dispatch.errors import Problem
+from dispatch.security.ids import Id
 
 router = APIRouter(prefix="/api/v1/elevators", tags=["elevators"])
 
@@ -49,7 +50,7 @@ def by_caller(
 
 
 @router.get("/{elevator_id}", response_model=ElevatorOut)
-def read(elevator_id: int, _: Staff, session: SessionDep) -> ElevatorOut:
+def read(elevator_id: Id, _: Staff, session: SessionDep) -> ElevatorOut:
     elevator = service.get_elevator(session, elevator_id)
     if elevator is None:
         raise Problem(404, "Elevator not found", f"no elevator {elevator_id}",

@@ -17,6 +17,7 @@ from dispatch.incidents import service
 from dispatch.incidents.schemas import CancelIn, IncidentCreate, IncidentOut, IncidentPage, NoteIn
 from dispatch.models import Incident, User
 from dispatch.scoping import Visibility
+from dispatch.security.ids import Id, Offset
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 
@@ -62,7 +63,7 @@ def list_incidents(
     session: SessionDep,
     state: Literal["active", "closed"] = "active",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentPage:
     total, items = service.list_incidents(session, viewer, state=state, limit=limit,
                                           offset=offset)
@@ -70,7 +71,7 @@ def list_incidents(
 
 
 @router.get("/{incident_id}", response_model=IncidentOut)
-def read_incident(incident_id: int, _: Staff, viewer: ViewerDep,
+def read_incident(incident_id: Id, _: Staff, viewer: ViewerDep,
                   session: SessionDep) -> IncidentOut:
     """One incident with its timeline and assignments (each with its ranking record)."""
     incident = service.load_incident(session, incident_id, viewer)
@@ -90,7 +91,7 @@ def _step(session: Session, user: User, viewer: Visibility, incident_id: int, to
 
 
 @router.post("/{incident_id}/confirm", response_model=IncidentOut)
-def confirm(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+def confirm(incident_id: Id, user: Operator, viewer: ViewerDep, session: SessionDep,
             settings: SettingsDep, router_: RouterDep, now: Now,
             body: NoteIn | None = None) -> IncidentOut:
     """The operator has identified the elevator and checked that people are trapped; with
@@ -107,7 +108,7 @@ def confirm(incident_id: int, user: Operator, viewer: ViewerDep, session: Sessio
 
 
 @router.post("/{incident_id}/callback", response_model=IncidentOut)
-def callback_done(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+def callback_done(incident_id: Id, user: Operator, viewer: ViewerDep, session: SessionDep,
                   now: Now,
                   body: NoteIn | None = None) -> IncidentOut:
     """The operator called the passenger or the use unit back after the release."""
@@ -126,7 +127,7 @@ def _ending(session: Session, user: User, settings: SettingsDep, router_: Router
 
 
 @router.post("/{incident_id}/cancel", response_model=IncidentOut)
-def cancel(incident_id: int, body: CancelIn, user: Operator, viewer: ViewerDep,
+def cancel(incident_id: Id, body: CancelIn, user: Operator, viewer: ViewerDep,
            session: SessionDep,
            settings: SettingsDep, router_: RouterDep, now: Now) -> IncidentOut:
     """Cancel, or mark a false alarm (``outcome: false_alarm``); the reason is required.
@@ -137,7 +138,7 @@ def cancel(incident_id: int, body: CancelIn, user: Operator, viewer: ViewerDep,
 
 
 @router.post("/{incident_id}/close", response_model=IncidentOut)
-def close(incident_id: int, user: Operator, viewer: ViewerDep, session: SessionDep,
+def close(incident_id: Id, user: Operator, viewer: ViewerDep, session: SessionDep,
           settings: SettingsDep,
           router_: RouterDep, now: Now, body: NoteIn | None = None) -> IncidentOut:
     note = body.note if body else None

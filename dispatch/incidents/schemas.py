@@ -36,11 +36,11 @@ def normalise_phone(raw: str) -> str:
 class IncidentCreate(BaseModel):
     model_config = {"extra": "forbid"}
 
-    elevator_id: int | None = Field(default=None, gt=0)
+    elevator_id: int | None = Field(default=None, gt=0, le=2**31 - 1)
     rescue_code: str | None = Field(default=None, min_length=1, max_length=12)
     channel: Channel
     caller_phone: str | None = None
-    trapped_count: int | None = Field(default=None, ge=0, le=100)
+    trapped_count: int | None = Field(default=None, ge=0, le=100, strict=True)
     injured: bool = False
     vulnerable: bool = False
     priority: Literal["normal", "critical"] = "normal"

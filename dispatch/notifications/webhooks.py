@@ -27,6 +27,7 @@ from dispatch.errors import Problem
 from dispatch.notifications import inbound
 from dispatch.notifications.channels import twilio_config
 from dispatch.routing import router_for
+from dispatch.security.ids import QueryId
 from dispatch.settings import Settings
 from notify.fake_twilio import FakeTwilio
 from notify.signatures import HEADER, is_valid
@@ -74,14 +75,35 @@ async def fake_twilio_lifespan(app: FastAPI) -> AsyncIterator[None]:
     config = twilio_config(settings)
     fake = None
     if settings.fake_twilio and config is not None:
-        fake = FakeTwilio(account_sid=config.account_sid, auth_token=config.auth_token,
-                          port=settings.fake_twilio_port).start()
-        log.warning("fake Twilio at %s (messages listed there)", fake.base_url)
+        fake = start_fake_once(config.account_sid, config.auth_token, settings.fake_twilio_port)
     try:
         yield
     finally:
         if fake is not None:
             fake.stop()
+
+
+def start_fake_once(account_sid: str, auth_token: str, port: int) -> FakeTwilio | None:
+    """Start the demo fake on ``port``, once per machine (issue 12): with several workers the
+    first one binds it and the others use it; a port taken by anything but a fake Twilio is a
+    clear start-up error."""
+    try:
+        fake = FakeTwilio(account_sid=account_sid, auth_token=auth_token, port=port).start()
+    except OSError as exc:
+        import httpx
+
+        try:
+            probe = httpx.get(f"http://127.0.0.1:{port}/fake/messages", timeout=2.0)
+            is_fake = probe.status_code == 200 and isinstance(probe.json(), list)
+        except (httpx.HTTPError, ValueError):
+            is_fake = False
+        if not is_fake:
+            raise RuntimeError(f"RESCUE_FAKE_TWILIO: port {port} is in use by something that is "
+                               "not the fake Twilio; set RESCUE_FAKE_TWILIO_PORT") from exc
+        log.warning("fake Twilio already running on port %s (another worker); using it", port)
+        return None
+    log.warning("fake Twilio at %s (messages listed there)", fake.base_url)
+    return fake
 
 
 router = APIRouter(prefix="/twilio", tags=["twilio"], lifespan=fake_twilio_lifespan)
@@ -115,7 +137,7 @@ def hotline_call(signed: TwilioSigned, settings: SettingsDep) -> Response:
 
 @router.post("/voice/gather")
 def gather(signed: TwilioSigned, session: SessionDep, settings: SettingsDep, now: Now,
-           step: str, code: str | None = None, a: int | None = None) -> Response:
+           step: str, code: str | None = None, a: QueryId = None) -> Response:
     """Keys pressed: ``step=code`` (rescue code typed), ``step=confirm`` (1 = report),
     ``step=offer`` (1 accept / 2 decline an offer call for assignment ``a``)."""
     call = _sid(signed, "CallSid")
@@ -155,7 +177,7 @@ def sms(signed: TwilioSigned, session: SessionDep, settings: SettingsDep, now: N
 
 @router.post("/status", status_code=204)
 def status(signed: TwilioSigned, session: SessionDep, now: Now,
-           n: int | None = None) -> Response:
+           n: QueryId = None) -> Response:
     """Delivery report for a message or call we sent (``n``: our notification id)."""
     sid = _sid(signed, "MessageSid", "CallSid")
     state = signed.params.get("MessageStatus") or signed.params.get("CallStatus") or ""

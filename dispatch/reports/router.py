@@ -24,6 +24,7 @@ from dispatch.notifications.service import notifications_of
 from dispatch.reports import exports, kpis, service
 from dispatch.reports.facts import compute
 from dispatch.scoping import Visibility
+from dispatch.security.ids import Id
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 Reviewer = Annotated[User, Depends(require_roles("office", "supervisor", "admin"))]
@@ -129,7 +130,7 @@ def zones(_: Reviewer, viewer: ViewerDep, session: SessionDep) -> list[dict[str,
 
 
 @router.get("/incidents/{incident_id}/audit")
-def audit(incident_id: int, _: Reviewer, viewer: ViewerDep,
+def audit(incident_id: Id, _: Reviewer, viewer: ViewerDep,
           session: SessionDep) -> dict[str, Any]:
     """One incident for review: the timeline, each offer's ranking record ("why this team"),
     every SMS and call sent about it with its delivery status, who did what, and the KPI

@@ -56,6 +56,9 @@ def parse_time(value: str, field: str) -> datetime:
                       field=field) from exc
     if t.tzinfo is None:
         t = t.replace(tzinfo=LOCAL_TZ)
+    if not 2000 <= t.year < 2100:  # also keeps the UTC conversion from overflowing
+        raise Problem(422, "Invalid time", f"{field}: a time between 2000 and 2100",
+                      field=field)
     return t.astimezone(UTC)
 
 

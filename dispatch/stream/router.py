@@ -85,7 +85,7 @@ async def _receiver(ws: WebSocket, client: StreamClient) -> None:
 
 @router.websocket("/api/v1/stream")
 async def stream(websocket: WebSocket, who: StreamUser,
-                 since: Annotated[int | None, Query(ge=0)] = None) -> None:
+                 since: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None) -> None:
     """Live board for consoles (all roles; crews see their team's jobs, offices read-only)."""
     hub: Hub = websocket.app.state.hub
     await hub.ensure_started()

@@ -12,6 +12,7 @@ from dispatch.deps import Admin, AnyUser, Now, SessionDep, SettingsDep, Staff, V
 from dispatch.errors import Problem
 from dispatch.incidents.service import load_incident
 from dispatch.ops.metrics import count_telemetry
+from dispatch.security.ids import Id, QueryId
 from dispatch.telemetry import codes, liveness, service
 from dispatch.telemetry.auth import SignedDevice
 from dispatch.telemetry.models import Device
@@ -67,7 +68,7 @@ def add_device(body: DeviceCreate, user: Admin, session: SessionDep,
 
 @router.get("/devices", response_model=list[DeviceOut])
 def list_devices(user: Admin, session: SessionDep,
-                 elevator_id: Annotated[int | None, Query(gt=0)] = None,
+                 elevator_id: QueryId = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[DeviceOut]:
     """Registered terminals (never their secrets)."""
     stmt = select(Device)
@@ -80,8 +81,8 @@ def list_devices(user: Admin, session: SessionDep,
 
 @router.get("/alarms", response_model=list[AlarmOut])
 def list_alarms(_: Staff, viewer: ViewerDep, session: SessionDep,
-                elevator_id: Annotated[int | None, Query(gt=0)] = None,
-                incident_id: Annotated[int | None, Query(gt=0)] = None,
+                elevator_id: QueryId = None,
+                incident_id: QueryId = None,
                 device_id: Annotated[str | None, Query(max_length=64)] = None,
                 outcome: Annotated[str | None, Query(max_length=16)] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlarmOut]:
@@ -91,7 +92,7 @@ def list_alarms(_: Staff, viewer: ViewerDep, session: SessionDep,
 
 
 @router.get("/incidents/{incident_id}", response_model=AlarmFacts)
-def incident_alarm_facts(incident_id: int, _: Staff, viewer: ViewerDep,
+def incident_alarm_facts(incident_id: Id, _: Staff, viewer: ViewerDep,
                          session: SessionDep) -> AlarmFacts:
     """Alarm facts of an incident: alarm count and the "recovered by itself" flag."""
     incident = load_incident(session, incident_id, viewer)

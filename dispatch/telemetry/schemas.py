@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from dispatch.errors import Problem
+from dispatch.security.inputs import InputRefused, depth, parse_json
 
 MAX_EVENTS = 500
+MAX_DETAIL_DEPTH = 4
+"""``detail`` is a small object of vendor facts (``{"held_s": 4.2}``); nesting beyond this is
+refused so a stored alarm can always be served back."""
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 
 
 class EventIn(BaseModel):
@@ -36,6 +41,19 @@ class EventIn(BaseModel):
     def _aware(cls, v: datetime) -> datetime:
         if v.tzinfo is None:
             raise ValueError("give a time zone (e.g. 2026-11-30T08:30:00+08:00) or Unix seconds")
+        try:
+            utc = v.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"a time between {EARLIEST_YEAR} and {LATEST_YEAR}") from None
+        if not EARLIEST_YEAR <= utc.year < LATEST_YEAR:
+            raise ValueError(f"a time between {EARLIEST_YEAR} and {LATEST_YEAR}")
+        return v
+
+    @field_validator("detail")
+    @classmethod
+    def _shallow(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None and depth(v) > MAX_DETAIL_DEPTH:
+            raise ValueError(f"detail nests at most {MAX_DETAIL_DEPTH} levels")
         return v
 
     @field_validator("floor")
@@ -59,7 +77,10 @@ def parse_batch(body: bytes) -> tuple[list[EventIn], list[dict[str, Any]]]:
     """The validated events and the raw JSON objects as sent; any error is a 422 naming
     ``events.<index>.<field>`` (so nothing of a bad batch is stored)."""
     try:
-        data = json.loads(body)
+        data = parse_json(body)
+    except InputRefused as exc:
+        raise Problem(422, "Invalid event batch", f"{exc.field}: {exc.message}",
+                      field=exc.field) from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(422, "Invalid JSON", str(exc), field="body") from exc
     try:
@@ -102,7 +123,7 @@ class BatchResult(BaseModel):
 class DeviceCreate(BaseModel):
     model_config = {"extra": "forbid"}
 
-    elevator_id: int = Field(gt=0)
+    elevator_id: int = Field(gt=0, le=2**31 - 1)
     device_id: str | None = Field(default=None, min_length=3, max_length=64,
                                   pattern=r"^[A-Za-z0-9_.:-]+$")
     label: str | None = Field(default=None, max_length=120)

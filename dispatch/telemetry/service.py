@@ -152,7 +152,10 @@ def _apply(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, str | None, i
     verdict = rules.judge(code, mode=b.state.mode, held_s=(ev.detail or {}).get("held_s"),
                           button_hold_s=b.settings.telemetry_button_hold_s)
     outcome, reason, incident_id = "recorded", verdict.reason, None
-    if verdict.action == "filter":
+    too_old = b.now - timedelta(hours=b.settings.telemetry_max_age_h)
+    if verdict.action in ("incident", "recover") and ev.occurred_at < too_old:
+        outcome, reason = "recorded", "too_old"  # history only (issue 12): no live incident
+    elif verdict.action == "filter":
         outcome = "filtered"
     elif verdict.action == "incident":
         outcome, facts = _open_facts(b, ev, code)

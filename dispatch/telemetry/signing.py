@@ -36,7 +36,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     """Constant-time comparison of ``signature`` with the expected one."""
-    return hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower())
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), given)
 
 
 def new_secret() -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.auth.links import read_link_token
+from dispatch.auth.links import issue_link_token, read_link_token
 from dispatch.events import Actor, append_event
 from dispatch.models import Assignment, Elevator, Incident, IncidentEvent, Organization
 from dispatch.notifications.channels import channels_for
@@ -179,6 +179,10 @@ def test_offer_sms_goes_out_with_the_code_and_a_crew_link_that_logs_in(api: Api,
                           headers={"Authorization": f"Bearer {body['access_token']}"})
     assert [a["id"] for a in mine.json()] == [aid]
     again = api.client.post("/api/v1/auth/link", json={"token": token})
+    assert again.status_code == 401 and again.json()["title"] == "Link already used"  # issue 12
+    second = issue_link_token(secret=api.settings.secret_key or "", team_id=net.a_near,
+                              assignment_id=aid, now=datetime.now(UTC), ttl_min=30)
+    again = api.client.post("/api/v1/auth/link", json={"token": second})
     assert again.json()["username"] == body["username"]  # one account per team
 
     bad = api.client.post("/api/v1/auth/link", json={"token": token[:-3] + "abc"})

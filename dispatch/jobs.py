@@ -216,11 +216,11 @@ class JobLoop:
         self._thread: threading.Thread | None = None
         self.worker = worker_name()
         self.last_tick: float | None = None  # time.monotonic() of the last finished pass
+        self._periodic: list[_Periodic] = []
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
-        self._periodic: list[_Periodic] = []
 
     def every(self, name: str, period_s: float, step: Callable[[datetime], object]) -> None:
         """Run ``step(now)`` from the loop at most every ``period_s`` (e.g. the terminal

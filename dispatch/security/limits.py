@@ -29,8 +29,9 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 COOKIE = b"rescue_token="
 
 # Routes that authenticate themselves (a signature, a crew link, a password): no login needed.
+DEVICE_PATHS = ("/api/v1/telemetry/events", "/api/v1/telemetry/heartbeat")
 OPEN_PATHS = ("/api/v1/auth/token", "/api/v1/auth/link", "/api/v1/auth/logout",
-              "/api/v1/telemetry/events", "/twilio/")
+              *DEVICE_PATHS, "/twilio/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,7 @@ class Limits:
     twilio: int = 16 * 1024
 
     def for_path(self, path: str) -> int:
-        if path == "/api/v1/telemetry/events":
+        if path in DEVICE_PATHS:
             return self.telemetry
         if path in ("/api/v1/auth/token", "/api/v1/auth/link", "/api/v1/auth/logout"):
             return self.login
@@ -159,7 +160,7 @@ def _anonymous(path: str, headers: dict[bytes, bytes]
                ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """The 401 for a request that carries no credentials at all for its route (answered
     before its body is read), or None."""
-    if path == "/api/v1/telemetry/events":  # the signature headers must at least be there
+    if path in DEVICE_PATHS:  # the signature headers must at least be there
         for name in ("X-Device-Id", "X-Timestamp", "X-Signature"):
             if not headers.get(name.lower().encode()):
                 return (*problem(401, "Missing signature header", f"send the {name} header",

@@ -30,11 +30,15 @@ def test_database_down_is_503_naming_it_everywhere(backend: str, tmp_path: Path)
     settings = Settings(database_url=url, secret_key="k" * 40, run_jobs=False,
                         var_dir=tmp_path)
     with TestClient(create_app(settings)) as client:
-        for r in (client.get("/healthz"),
-                  client.post("/api/v1/auth/token", data={"username": "a", "password": "b"})):
-            assert r.status_code == 503, r.text
-            assert r.headers["content-type"].startswith("application/problem+json")
-            assert r.json()["dependency"] == "database" and r.headers["Retry-After"]
+        # /healthz says the process is alive (issue 18); readiness names the database
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "database" in ready.text
+        assert ready.headers["content-type"].startswith("application/problem+json")
+        r = client.post("/api/v1/auth/token", data={"username": "a", "password": "b"})
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["dependency"] == "database" and r.headers["Retry-After"]
 
 
 def test_job_loop_logs_one_line_per_outage(tmp_path: Path, caplog) -> None:

@@ -43,6 +43,7 @@ from geo.coverage import (
     CoverageResult,
     SnappedElevators,
     add_station,
+    candidate_nodes,
     compute_coverage,
     snap_elevators,
     suggest_stations,
@@ -241,7 +242,7 @@ def _full(net: RoadNetwork, router: GraphRouter, pts: npt.NDArray[np.float64],
           reg: Register, speeds: str) -> CoverageResult:
     limit = float(reg.budget_s.max()) if reg.budget_s.size else 1.0
     key = _key("cov", speeds, pts, reg.points, limit)
-    return _cache.get_or(key, lambda: compute_coverage(  # type: ignore[no-any-return]
+    return _cache.get_or(key, lambda: compute_coverage(
         net, pts.reshape(-1, 2), reg.points, limit_s=max(limit, 1.0), snap=router.snap))
 
 
@@ -338,6 +339,7 @@ def suggest(run: CoverageRun, *, k: int, router_snap: Any) -> list[dict[str, Any
 
     One road budget for the search: the strictest zone's (limit − turnout) among the still
     uncovered elevators, so a pick never claims an elevator it cannot reach in time.
+    Greedy picks are the (1 − 1/e) set-cover heuristic of :func:`geo.coverage.suggest_stations`.
     """
     reg = run.register
     current = run.plan or run.result
@@ -346,8 +348,12 @@ def suggest(run: CoverageRun, *, k: int, router_snap: Any) -> list[dict[str, Any
     if not todo.any() or k <= 0:
         return []
     budget = float(reg.budget_s[todo].min())
+    # the even grid of sites, plus the road nodes of the uncovered buildings themselves
+    cand = np.union1d(candidate_nodes(run.net),
+                      run.snapped.nodes[todo & run.snapped.on_network])
     picks = suggest_stations(run.net, reg.points, k, limit_s=max(budget, 1.0),
-                             coverage=replace(current, covered=~todo), snap=router_snap)
+                             coverage=replace(current, covered=~todo), candidates=cand,
+                             snap=router_snap)
     out = []
     n_st = int(current.station.max(initial=-1))
     state = current

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from dispatch import policy, surge
 from dispatch.registry.roster import Roster, on_roster
 from dispatch.reports import kpis
-from geo.distance import haversine_m
+from geo.distance import haversine_many_m
 
 __all__ = ["SimIncident", "SimOutcome", "SimParams", "SimTeam", "figures", "kpi_row",
            "simulate"]
@@ -125,6 +125,9 @@ class _World:
     out: list[SimOutcome]
     accept: npt.NDArray[np.float64]
     onsite: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    lat: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    levels: dict[int | None, npt.NDArray[np.int64]] = field(default_factory=dict)
     queue: list[tuple[float, int, str, int]] = field(default_factory=list)
     waiting: set[int] = field(default_factory=set)
     retry_pending: set[int] = field(default_factory=set)
@@ -141,6 +144,17 @@ def _draw(rng: np.random.Generator, pool: Sequence[float], n: int) -> npt.NDArra
     if arr.size == 0:
         return np.zeros(n)
     return rng.choice(arr, size=n, replace=True)
+
+
+def _levels(w: _World, contracted: int | None) -> npt.NDArray[np.int64]:
+    """Each team's level for an elevator of ``contracted`` (0: not a responder), by the live
+    rule, remembered per company."""
+    lv = w.levels.get(contracted)
+    if lv is None:
+        lv = np.array([w.params.level_of(t.kind, t.organization_id, contracted) or 0
+                       if t.kind in MAIN_KINDS else 0 for t in w.teams], dtype=np.int64)
+        w.levels[contracted] = lv
+    return lv
 
 
 def _on_duty(team: SimTeam, now: float, tz: str) -> bool:
@@ -180,18 +194,16 @@ def _dispatch_one(w: _World, i: int, now: float) -> None:
     """What ``dispatch_incident`` decides: prefilter, road times, :func:`policy.decide`."""
     inc = w.incidents[i]
     config = w.params.config_for(inc.zone)
-    cands: list[policy.Candidate] = []
-    index_of: dict[int, int] = {}
-    for j, t in enumerate(w.teams):
-        if not w.free[j] or t.kind not in MAIN_KINDS or not _on_duty(t, now, w.params.tz):
-            continue
-        level = w.params.level_of(t.kind, t.organization_id, inc.maintenance_company_id)
-        if level is None:
-            continue
-        straight = _straight_m(t.lon, t.lat, inc.lon, inc.lat)
-        cands.append(policy.Candidate(t.team_id, t.name, t.organization_id, level, t.lon,
-                                      t.lat, straight))
-        index_of[t.team_id] = j
+    levels = _levels(w, inc.maintenance_company_id)
+    pool = np.flatnonzero(w.free & (levels > 0))
+    pool = np.array([j for j in pool if _on_duty(w.teams[j], now, w.params.tz)],
+                    dtype=np.int64)
+    straight = haversine_many_m(w.lon[pool], w.lat[pool], inc.lon, inc.lat)
+    cands = [policy.Candidate(w.teams[j].team_id, w.teams[j].name,
+                              w.teams[j].organization_id, int(levels[j]), w.teams[j].lon,
+                              w.teams[j].lat, float(d))
+             for j, d in zip(pool.tolist(), straight.tolist(), strict=True)]
+    index_of = {w.teams[j].team_id: j for j in pool.tolist()}
     kept = policy.prefilter(cands, max_per_level=config.max_per_level)
     time_left = _deadline(w, i, now) - now
     travel = w.travel([index_of[c.team_id] for c in kept], i) if kept else np.empty(0)
@@ -243,10 +255,6 @@ def _surge(w: _World, zone: str, now: float) -> None:
         _book(w, i, cols[c], now, float(road[r, c]), level, via_surge=True)
 
 
-def _straight_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    return haversine_m(lon1, lat1, lon2, lat2)
-
-
 def simulate(teams: Sequence[SimTeam], incidents: Sequence[SimIncident], travel: Travel,
              params: SimParams) -> list[SimOutcome]:
     """Run ``incidents`` (any order) through the live rule with ``teams``; one outcome each."""
@@ -256,7 +264,9 @@ def simulate(teams: Sequence[SimTeam], incidents: Sequence[SimIncident], travel:
     w = _World(teams, incidents, travel, params, np.ones(len(teams), dtype=bool),
                [SimOutcome(inc.incident_id, inc.zone, inc.limit_min, inc.clock_start,
                            inc.received_at) for inc in incidents],
-               _draw(rng, params.accept_delay_s, n), _draw(rng, params.onsite_s, n))
+               _draw(rng, params.accept_delay_s, n), _draw(rng, params.onsite_s, n),
+               np.array([t.lon for t in teams], dtype=np.float64),
+               np.array([t.lat for t in teams], dtype=np.float64))
     for i, inc in enumerate(incidents):
         w.push(inc.received_at + float(delay[i]), "dispatch", i)
     while w.queue:

@@ -218,6 +218,18 @@ async function start() {
   f.hour.innerHTML = Array.from({ length: 24 }, (_, h) => `<option value="${h}">${String(h).padStart(2, "0")}:00</option>`).join("");
   f.hour.value = String(new Date(Date.now() + 8 * 3600e3).getUTCHours());
   map = L.map("map", { preferCanvas: true, zoomControl: true }).setView([37.85, 112.55], 11);
+  try {  // our own roads and districts (WGS-84, offline), as on the console
+    const r = await fetch("/api/v1/geo/basemap", { credentials: "same-origin" });
+    if (r.ok) {
+      L.geoJSON(await r.json(), {
+        style: (f) => (f.properties.kind === "district"
+          ? { color: "#7d8a96", weight: 1.5, dashArray: "6 4", fillColor: "#dfe6ec", fillOpacity: 0.3 }
+          : { color: "#b8c0c8", weight: Math.max(0.5, 3 - (f.properties.rank || 3) * 0.7) }),
+        interactive: false,
+      }).addTo(map);
+      map.attributionControl.addAttribution("© OpenStreetMap contributors");
+    }
+  } catch (e) { console.warn("basemap", e); }
   pointLayer = L.layerGroup().addTo(map);
   baseLayer = L.layerGroup().addTo(map);
   addedLayer = L.layerGroup().addTo(map);

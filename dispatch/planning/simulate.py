@@ -196,7 +196,7 @@ def _dispatch_one(w: _World, i: int, now: float) -> None:
     config = w.params.config_for(inc.zone)
     levels = _levels(w, inc.maintenance_company_id)
     pool = np.flatnonzero(w.free & (levels > 0))
-    pool = np.array([j for j in pool if _on_duty(w.teams[j], now, w.params.tz)],
+    pool = np.array([j for j in pool.tolist() if _on_duty(w.teams[j], now, w.params.tz)],
                     dtype=np.int64)
     straight = haversine_many_m(w.lon[pool], w.lat[pool], inc.lon, inc.lat)
     cands = [policy.Candidate(w.teams[j].team_id, w.teams[j].name,

@@ -225,3 +225,29 @@ def test_the_page_is_served_not_shadowed(api: Api, path: str) -> None:
     r = api.client.get(path)
     assert r.status_code == 200
     assert ("coverage" in r.text) and ("office.js" not in r.text or path.endswith(".js"))
+
+
+def test_replay_reads_the_live_policy_settings(api: Api) -> None:
+    """The replay builds each zone's policy as live dispatch does (``policy_config``): a longer
+    turnout in the settings moves every simulated arrival by exactly that much."""
+    from dispatch.planning import service
+    from dispatch.reports import service as reports
+    from dispatch.scoping import Visibility
+
+    with api.db() as s:
+        hs = handset.build(s)
+        x = s.get(Organization, hs.company_x)
+        y = s.get(Organization, hs.company_y)
+        factories.make_team(s, organization=x, base_location=factories.XIAODIAN)
+        factories.make_team(s, organization=y, base_location=factories.QINGXU)
+        s.commit()
+    p = reports.period(FROM.isoformat(), TO.isoformat())
+    with api.db() as s:
+        v = Visibility.internal()
+        base = service.replay(s, v, api.settings, period=p, layout=None, speeds="normal")
+        slower = service.replay(s, v, api.settings.model_copy(update={"turnout_s":
+                                                                      TURNOUT_S + 300}),
+                                period=p, layout=None, speeds="normal")
+    assert slower["today"]["arrival_p50_s"] == pytest.approx(base["today"]["arrival_p50_s"]
+                                                             + 300, abs=0.05)
+    assert slower["actual"] == base["actual"]  # the past itself does not change

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dispatch.dispatching.service import policy_config, team_level
@@ -33,6 +33,7 @@ from dispatch.errors import Problem
 from dispatch.models import Elevator, Incident, Organization, Team, Zone
 from dispatch.planning import simulate as sim
 from dispatch.planning.models import StationPlan
+from dispatch.registry.models import RegistryChange
 from dispatch.registry.roster import RosterError, on_roster, parse_roster
 from dispatch.reports import kpis
 from dispatch.reports import service as reports
@@ -132,6 +133,7 @@ class _Cache:
 
 
 _cache = _Cache()
+_registers = _Cache()
 
 
 # ---------------------------------------------------------------------------------------
@@ -171,21 +173,38 @@ def on_duty_at(base: BaseRow, at: datetime, tz: str) -> bool:
     return base.on_duty
 
 
+def _register_version(session: Session, viewer: Visibility) -> str:
+    """A cheap fingerprint of the register a viewer sees: its size, its newest row, and the
+    newest audited registry change (every import and admin edit writes one, issue 13)."""
+    n, top = session.execute(viewer.elevators(
+        select(func.count(), func.max(Elevator.id)).where(Elevator.in_service.is_(True)))).one()
+    change = session.scalar(select(func.max(RegistryChange.id))
+                            .where(RegistryChange.kind.in_(("elevator", "zone"))))
+    return f"{viewer.region_zone_id}:{n}:{top}:{change}"
+
+
 def load_register(session: Session, viewer: Visibility, settings: Settings) -> Register:
-    stmt = viewer.elevators(
-        select(Elevator.id, Elevator.location, Zone.name, Zone.arrival_limit_min,
-               Elevator.rescue_code, Elevator.building)
-        .join(Zone, Zone.id == Elevator.zone_id)
-        .where(Elevator.in_service.is_(True)).order_by(Elevator.id))
-    rows = session.execute(stmt).all()
-    configs = {z: policy_config(settings, z) for z in {r[2] for r in rows}}
-    return Register(
-        np.array([r[0] for r in rows], dtype=np.int64),
-        np.array([(r[1].lon, r[1].lat) for r in rows], dtype=np.float64).reshape(-1, 2),
-        [r[2] for r in rows], [r[4] for r in rows], [r[5] for r in rows],
-        np.array([r[3] * 60.0 for r in rows]),
-        np.array([configs[r[2]].turnout_s for r in rows]),
-        np.array([configs[r[2]].safety_margin_s for r in rows]))
+    """The viewer's in-service register; the rows are remembered per register version (reading
+    60,500 points costs more than the coverage search), the zone rules applied afresh."""
+
+    def read() -> tuple[Any, ...]:
+        stmt = viewer.elevators(
+            select(Elevator.id, Elevator.location, Zone.name, Zone.arrival_limit_min,
+                   Elevator.rescue_code, Elevator.building)
+            .join(Zone, Zone.id == Elevator.zone_id)
+            .where(Elevator.in_service.is_(True)).order_by(Elevator.id))
+        rows = session.execute(stmt).all()
+        return (np.array([r[0] for r in rows], dtype=np.int64),
+                np.array([(r[1].lon, r[1].lat) for r in rows], dtype=np.float64).reshape(-1, 2),
+                [r[2] for r in rows], [r[4] for r in rows], [r[5] for r in rows],
+                np.array([r[3] * 60.0 for r in rows]))
+
+    ids, points, zones, codes, buildings, limit_s = _registers.get_or(
+        _register_version(session, viewer), read, size=4)
+    configs = {z: policy_config(settings, z) for z in set(zones)}
+    return Register(ids, points, zones, codes, buildings, limit_s,
+                    np.array([configs[z].turnout_s for z in zones]),
+                    np.array([configs[z].safety_margin_s for z in zones]))
 
 
 def parse_layout(body: dict[str, Any] | None) -> Layout:
@@ -317,8 +336,9 @@ def coverage_out(run: CoverageRun, *, at: datetime, speeds: str, layout: Layout,
     out["uncovered_n"] = int(unc.size)
     out["uncovered"] = [uncovered_row(reg, res, int(i)) for i in unc[:uncovered_limit]]
     if points:
-        out["points"] = [[round(float(x), 5), round(float(y), 5), int(k)]
-                         for (x, y), k in zip(reg.points, shown, strict=True)]
+        lon = np.round(reg.points[:, 0], 5).tolist()
+        lat = np.round(reg.points[:, 1], 5).tolist()
+        out["points"] = [[x, y, k] for x, y, k in zip(lon, lat, shown.tolist(), strict=True)]
         out["bases"] = [{"team_id": s.team_id, "name": s.name, "kind": s.kind,
                          "lon": s.lon, "lat": s.lat} for s in run.stations]
     return out

@@ -128,6 +128,9 @@ function render(body) {
   const plan = document.querySelector("select[name=plan]").value;
   if (plan) q.set("plan", plan);
   document.getElementById("unc-exports").innerHTML = ["csv", "xlsx"].map((f) => `<a href="/api/v1/planning/coverage/uncovered.${f}?${q}" download>${f.toUpperCase()}</a>`).join(" · ");
+  if (plan) {
+    document.getElementById("unc-exports").innerHTML += " · " + esc(t("plan")) + " " + ["csv", "xlsx"].map((f) => `<a href="/api/v1/planning/plans/${encodeURIComponent(plan)}/export.${f}?speeds=${q.get("speeds")}" download>${f.toUpperCase()}</a>`).join(" · ");
+  }
 }
 
 async function refresh() {

@@ -138,6 +138,29 @@ def get_plan(name: str, _: Planner, viewer: ViewerDep, session: SessionDep) -> d
     return service.plan_out(service.get_plan(session, viewer, name))
 
 
+@router.get("/plans/{name}/export.{fmt}", response_class=Response,
+            responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-"
+                                         "officedocument.spreadsheetml.sheet": {}}}})
+def export_plan(name: str, fmt: Literal["csv", "xlsx"], _: Planner, viewer: ViewerDep,
+                session: SessionDep, settings: SettingsDep, now: Now,
+                speeds: SpeedsQ = "normal") -> Response:
+    """The plan's changes (one row per added base or switched-off team) with the coverage of
+    today and of the plan on the last rows."""
+    plan = service.get_plan(session, viewer, name)
+    layout = service.layout_of(plan)
+    run = service.run_coverage(session, viewer, settings, at=now.astimezone(UTC),
+                               speeds=speeds, layout=layout)
+    rows = service.plan_rows(run, layout)
+    fname = f"plan_{plan.id}_{speeds}"
+    if fmt == "csv":
+        return Response(exports.to_csv(rows), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{fname}.csv"'})
+    return Response(
+        exports.to_xlsx(rows, title="plan", meta={"plan": plan.name, "speeds": speeds}),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{fname}.xlsx"'})
+
+
 @router.delete("/plans/{name}", status_code=204, response_class=Response)
 def delete_plan(name: str, _: Planner, viewer: ViewerDep, session: SessionDep) -> Response:
     service.delete_plan(session, viewer, name)

@@ -522,6 +522,23 @@ def save_plan(session: Session, viewer: Visibility, *, name: str, layout: Layout
     return plan
 
 
+def plan_rows(run: CoverageRun, layout: Layout) -> list[dict[str, Any]]:
+    """A plan as rows for a spreadsheet: its changes, then today's and the plan's coverage."""
+    names = {s.team_id: s.name for s in run.stations}
+    rows: list[dict[str, Any]] = [
+        {"change": "add", "name": a.name, "lon": a.lon, "lat": a.lat, "teams": a.teams,
+         "team_id": None, "within_share": None, "safe_share": None} for a in layout.added]
+    rows += [{"change": "switch_off", "name": names.get(t, str(t)), "lon": None, "lat": None,
+              "teams": 1, "team_id": t, "within_share": None, "safe_share": None}
+             for t in sorted(layout.removed)]
+    for label, res in (("today", run.result), ("plan", run.plan or run.result)):
+        tot = _totals(bands(run.register, res))
+        rows.append({"change": label, "name": "", "lon": None, "lat": None, "teams": None,
+                     "team_id": None, "within_share": tot["within_share"],
+                     "safe_share": tot["safe_share"]})
+    return rows
+
+
 def delete_plan(session: Session, viewer: Visibility, name: str) -> None:
     session.delete(get_plan(session, viewer, name))
     session.flush()

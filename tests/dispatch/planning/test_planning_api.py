@@ -140,6 +140,12 @@ def test_plans_saved_named_scoped_and_compared(api: Api) -> None:
     assert cmp["plan"]["within"] >= cmp["today"]["within"]
     assert {z["zone"] for z in cmp["today"]["zones"]} == {"小店区"}  # region only
     assert len(cmp["points"]) == 9
+    r = api.client.get("/api/v1/planning/plans/方案A/export.csv", headers=office)
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [x["change"] for x in rows] == ["add", "today", "plan"]
+    assert rows[0]["name"] == "东站" and rows[0]["teams"] == "2"
+    assert float(rows[2]["within_share"]) == cmp["plan"]["within_share"]
     r = api.client.get("/api/v1/planning/coverage", headers=other, params={"plan": "方案A"})
     assert r.status_code == 404 and r.json()["field"] == "plan"
     assert api.client.delete("/api/v1/planning/plans/方案A", headers=office).status_code == 204

@@ -47,9 +47,14 @@ def topic_for(prefix: str, device_id: str, kind: str) -> str:
     return f"{prefix.rstrip('/')}/{device_id}/{kind}"
 
 
+def subscription(prefix: str, group: str, kind: str) -> str:
+    """The shared subscription of one lane: ``$share/<group>/<prefix>/+/<kind>``."""
+    return f"$share/{group}/{prefix.rstrip('/')}/+/{kind}"
+
+
 def subscriptions(prefix: str, group: str) -> list[str]:
-    """The shared subscriptions of a consumer: ``$share/<group>/<prefix>/+/<kind>``."""
-    return [f"$share/{group}/{prefix.rstrip('/')}/+/{kind}" for kind in KINDS]
+    """The shared subscriptions of a consumer, one per kind."""
+    return [subscription(prefix, group, kind) for kind in KINDS]
 
 
 def parse_topic(topic: str, prefix: str) -> Topic | None:

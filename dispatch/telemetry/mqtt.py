@@ -8,8 +8,10 @@ subscriptions, batching messages into one transaction and acknowledging after co
 - Messages are checked like HTTP requests (``telemetry.envelope``): signature over
   ``ts + "." + body`` with the device's secret; refused messages are logged, counted and
   acknowledged (a resend cannot make them valid), nothing of them is stored.
-- Events and heartbeats have a lane (queue and worker thread) each, so heartbeats never wait
-  behind a slow event transaction. Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms``
+- Events and heartbeats have a lane each (an MQTT connection with its own persistent session
+  ``<client id>.events`` / ``.heartbeat`` and Receive Maximum window, a queue and a worker
+  thread), so heartbeats never wait behind slow event transactions, at the broker or here.
+  Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms``
   make a batch: its event messages go through the HTTP API's rules (``service.ingest_many``)
   in ONE transaction (exactly once per ``(device, event_id)``), heartbeats and other signs of
   life go to the liveness store, then every message of the batch is acknowledged
@@ -286,9 +288,24 @@ def claim_client_id(settings: Settings) -> tuple[str, IO[str]]:
     raise RuntimeError("no free MQTT client slot (256 consumers on one host?)")
 
 
+class _Lane:
+    """One kind of message (events or heartbeats) on its own MQTT connection and persistent
+    session ``<client id>.<kind>``: its own Receive Maximum window, so a backlog of slow
+    incident-opening event batches never fills the window heartbeats need (one shared
+    connection let ~2,000 unacknowledged events starve the heartbeats)."""
+
+    def __init__(self, kind: str, client_id: str) -> None:
+        self.kind = kind
+        self.client_id = f"{client_id}.{kind}"
+        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.connected = threading.Event()
+        self.generation = 0  # bumped per connection: acknowledge only on the one it came on
+        self.client: Any = None
+
+
 class MqttConsumer:
-    """Runs a paho-mqtt client (its network thread) and a worker thread that drains received
-    messages into batches for the ``Processor``."""
+    """Runs one paho-mqtt client (its network thread) and one worker thread per lane; a
+    worker drains its lane's received messages into batches for the ``Processor``."""
 
     def __init__(self, factory: sessionmaker[Session], store: LivenessStore, *,
                  settings: Settings, app_secret: str, clock: Clock = utcnow,
@@ -303,23 +320,26 @@ class MqttConsumer:
         if client_id is None:
             client_id, self._lock_file = claim_client_id(settings)
         self.client_id = client_id
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # every lane connected
         self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
-        # two lanes, so heartbeats never wait behind a slow event transaction
-        self._inboxes: dict[str, queue.Queue[Inbound]] = {"events": queue.Queue(),
-                                                          "heartbeat": queue.Queue()}
+        self._lanes = [_Lane(kind, client_id) for kind in envelope.KINDS]
         self._stop = threading.Event()
         self._dead = False
-        self._generation = 0
         self._workers: list[threading.Thread] = []
-        self._client = self._make_client()
+        for lane in self._lanes:
+            lane.client = self._make_client(lane)
 
-    def _make_client(self) -> Any:
+    @property
+    def session_ids(self) -> list[str]:
+        """The broker sessions this consumer holds (one per lane)."""
+        return [lane.client_id for lane in self._lanes]
+
+    def _make_client(self, lane: _Lane) -> Any:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=mqtt.MQTTv5, manual_ack=True)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=lane.client_id,
+                             protocol=mqtt.MQTTv5, manual_ack=True, userdata=lane)
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)
         if self.address.tls:
@@ -331,46 +351,48 @@ class MqttConsumer:
         return client
 
     # -- paho callbacks (its network thread) ------------------------------------------------
-    def _on_connect(self, client: Any, _userdata: Any, flags: Any, reason: Any,
+    def _on_connect(self, client: Any, lane: _Lane, flags: Any, reason: Any,
                     _props: Any) -> None:
         if reason.is_failure:
             log.warning("mqtt: connection refused: %s", reason)
             return
         from paho.mqtt.subscribeoptions import SubscribeOptions
 
-        self._generation += 1
-        topics = envelope.subscriptions(self.settings.mqtt_topic_prefix,
-                                        self.settings.mqtt_share_group)
-        client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
-        log.info("mqtt: %s connected to %s:%d (session present: %s)", self.client_id,
+        lane.generation += 1
+        topic = envelope.subscription(self.settings.mqtt_topic_prefix,
+                                      self.settings.mqtt_share_group, lane.kind)
+        client.subscribe([(topic, SubscribeOptions(qos=1))])
+        log.info("mqtt: %s connected to %s:%d (session present: %s)", lane.client_id,
                  self.address.host, self.address.port, flags.session_present)
-        self.connected.set()
+        lane.connected.set()
+        if all(la.connected.is_set() for la in self._lanes):
+            self.connected.set()
 
-    def _on_disconnect(self, _client: Any, _userdata: Any, _flags: Any, reason: Any,
+    def _on_disconnect(self, _client: Any, lane: _Lane, _flags: Any, reason: Any,
                        _props: Any) -> None:
+        lane.connected.clear()
         self.connected.clear()
         if not self._stop.is_set():
-            log.warning("mqtt: disconnected (%s); reconnecting", reason)
+            log.warning("mqtt: %s disconnected (%s); reconnecting", lane.client_id, reason)
 
-    def _on_message(self, _client: Any, _userdata: Any, msg: Any) -> None:
-        lane = "heartbeat" if msg.topic.endswith("/heartbeat") else "events"
-        self._inboxes[lane].put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos,
-                                        self._generation))
+    def _on_message(self, _client: Any, lane: _Lane, msg: Any) -> None:
+        lane.inbox.put(Inbound(msg.topic, msg.payload, msg.mid, msg.qos, lane.generation))
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
-        props.ReceiveMaximum = self.settings.mqtt_receive_max
-        self._client.connect_async(self.address.host, self.address.port, keepalive=30,
-                                   clean_start=False, properties=props)
-        self._client.loop_start()
-        self._workers = [threading.Thread(target=self._run, args=(inbox,), daemon=True,
-                                          name=f"rescue-mqtt-{lane}")
-                         for lane, inbox in self._inboxes.items()]
+        for lane in self._lanes:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.settings.mqtt_session_expiry_s
+            props.ReceiveMaximum = self.settings.mqtt_receive_max
+            lane.client.connect_async(self.address.host, self.address.port, keepalive=30,
+                                      clean_start=False, properties=props)
+            lane.client.loop_start()
+        self._workers = [threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                          name=f"rescue-mqtt-{lane.kind}")
+                         for lane in self._lanes]
         for w in self._workers:
             w.start()
 
@@ -380,19 +402,21 @@ class MqttConsumer:
         self._stop.set()
         for w in self._workers:
             w.join(timeout=30)
-        self._client.disconnect()
-        self._client.loop_stop()
+        for lane in self._lanes:
+            lane.client.disconnect()
+            lane.client.loop_stop()
         self._release()
 
     def crash(self) -> None:
-        """Drop the connection without DISCONNECT and without acknowledging anything still
+        """Drop the connections without DISCONNECT and without acknowledging anything still
         in hand (tests and drills: what a killed process does)."""
         self._dead = True
         self._stop.set()
-        self._client.loop_stop()
-        sock = self._client.socket()
-        if sock is not None:
-            sock.close()
+        for lane in self._lanes:
+            lane.client.loop_stop()
+            sock = lane.client.socket()
+            if sock is not None:
+                sock.close()
         for w in self._workers:
             w.join(timeout=30)
         self._release()
@@ -418,9 +442,9 @@ class MqttConsumer:
                 break
         return batch
 
-    def _run(self, inbox: queue.Queue[Inbound]) -> None:
+    def _run(self, lane: _Lane) -> None:
         while not self._stop.is_set():
-            batch = self._next_batch(inbox)
+            batch = self._next_batch(lane.inbox)
             if not batch:
                 continue
             delay = 0.5
@@ -443,18 +467,19 @@ class MqttConsumer:
                 time.sleep(0.02)
             if self._dead:
                 return
-            self._ack(batch)
+            self._ack(lane, batch)
 
-    def _ack(self, batch: list[Inbound]) -> None:
-        """Acknowledge in arrival order within a lane, only on the connection it came on
-        (the broker matches acknowledgements by packet id)."""
-        gen = self._generation
+    def _ack(self, lane: _Lane, batch: list[Inbound]) -> None:
+        """Acknowledge in arrival order, only on the connection it came on (the broker
+        matches acknowledgements by packet id)."""
+        gen = lane.generation
         for m in batch:
             if m.qos > 0 and m.generation == gen:
-                self._client.ack(m.mid, m.qos)
+                lane.client.ack(m.mid, m.qos)
 
     def status(self) -> dict[str, Any]:
-        return {"client_id": self.client_id, "connected": self.connected.is_set(),
+        return {"client_id": self.client_id, "sessions": self.session_ids,
+                "connected": self.connected.is_set(),
                 "broker": f"{self.address.host}:{self.address.port}",
-                "queued": sum(q.qsize() for q in self._inboxes.values()),
+                "queued": sum(lane.inbox.qsize() for lane in self._lanes),
                 "counts": self.stats.snapshot()}

@@ -40,7 +40,7 @@ class Site:
 
 
 @contextmanager
-def running_site(work: Path) -> Iterator[Site]:
+def running_site(work: Path, extra_env: dict[str, str] | None = None) -> Iterator[Site]:
     url = f"sqlite:///{work / 'web.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -66,6 +66,7 @@ def running_site(work: Path) -> Iterator[Site]:
         "RESCUE_VAR_DIR": str(work / "var"),
         "RESCUE_GEO_CACHE_DIR": str(ROOT / "var" / "geo-cache"),
         "RESCUE_REDIS_URL": "",
+        **(extra_env or {}),
     }
     proc = start_server(env, port)
     try:

@@ -11,7 +11,7 @@
   // ---------------------------------------------------------------- language, header
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
-    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render();
+    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render(); TerminalAlerts.render();
   };
   $("#btn-logout").onclick = async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
@@ -154,6 +154,10 @@
     document.body.dataset.ready = "1";
   }
   function onEvent(m) {
+    if (TerminalAlerts.onEvent(m)) {  // issue 19: a terminal went silent or came back
+      if (state.detail && state.detail.elevator.id === m.elevator_id) loadDetailSoon(state.selected);
+      return;
+    }
     if (m.type === "team_position") {
       const t = state.teams.get(m.team_id);
       if (t) {
@@ -196,6 +200,7 @@
   async function loadDetail(id) {
     try {
       const d = await R.api("GET", `/api/v1/incidents/${id}`);
+      d._terminalFlag = await TerminalAlerts.flagFor(d.elevator.id);
       if (state.selected !== id) return;
       state.detail = d; renderDetail();
     } catch (e) { $("#detail").textContent = e.message; }
@@ -262,7 +267,7 @@
       <div class="meta">${R.t("caller_phone")}: ${R.esc(d.caller_phone || "—")} · ${R.t("trapped")}: ${d.trapped_count ?? "—"}
         ${d.elevator.maintenance_company ? " · " + R.esc(d.elevator.maintenance_company.name) : ""}
         ${d.elevator.use_unit ? " · " + R.esc(d.elevator.use_unit.name) : ""}</div>
-      <div>${flags({ ...d, elevator: d.elevator, assignment: null, duplicate_reports: d.duplicate_reports })}</div>
+      <div>${flags({ ...d, elevator: d.elevator, assignment: null, duplicate_reports: d.duplicate_reports })}${d._terminalFlag || ""}</div>
       ${actionButtons(d)}
       ${assignments ? `<h3>${R.t("assignments")}</h3><table><tbody>${assignments}</tbody></table>` : ""}
       ${rankingTable(current)}
@@ -317,7 +322,7 @@
     if (state.me && state.me.read_only) return;
     form.hidden = false; form.reset(); chosen = null; found = []; results.innerHTML = "";
     callKey = null;
-    $("#f-chosen").textContent = ""; $("#f-error").textContent = ""; lookup.focus();
+    $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = ""; $("#f-error").textContent = ""; lookup.focus();
   }
   function closeForm() { form.hidden = true; }
   $("#btn-new").onclick = openForm;
@@ -337,10 +342,12 @@
     chosen = e; found = []; results.innerHTML = ""; callKey = null;
     lookup.value = `${e.rescue_code} ${e.building}`;
     $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district}${e.three_no ? " · " + R.t("three_no") : ""}`;
+    $("#f-terminal").innerHTML = "";
+    TerminalAlerts.showFlag($("#f-terminal"), e.id, () => chosen === e);
     $("#f-phone").focus();
   }
   lookup.addEventListener("input", () => {
-    chosen = null; $("#f-chosen").textContent = "";
+    chosen = null; $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = "";
     clearTimeout(lookupTimer);
     const q = lookup.value.trim();
     if (!q) { found = []; showResults(); return; }
@@ -408,6 +415,7 @@
     if (me.role === "crew") { location.href = "/crew"; return; }
     await ConsoleMap.init(select);
     TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
+    TerminalAlerts.init();
     stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
     stream.start();
     setInterval(tick, 1000);

@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
 from dispatch.settings import Settings
-from dispatch.telemetry.envelope import seal_envelope, topic_for
+from dispatch.telemetry.envelope import KINDS, seal_envelope, topic_for
 from dispatch.telemetry.models import Alarm
 from dispatch.telemetry.mqtt import MqttConsumer, parse_url
 from tests.conftest import Api
@@ -70,16 +70,18 @@ class Publisher:
 
 
 def forget_session(settings: Settings, client_id: str) -> None:
-    """Remove a test consumer's persistent session from the broker."""
+    """Remove a test consumer's persistent sessions (one per lane) from the broker."""
     addr = parse_url(settings.mqtt_url or "")
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0
-    c.connect(addr.host, addr.port, clean_start=True, properties=props)
-    c.loop_start()
-    time.sleep(0.1)
-    c.disconnect()
-    c.loop_stop()
+    for kind in KINDS:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{client_id}.{kind}",
+                        protocol=mqtt.MQTTv5)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        c.connect(addr.host, addr.port, clean_start=True, properties=props)
+        c.loop_start()
+        time.sleep(0.1)
+        c.disconnect()
+        c.loop_stop()
 
 
 @contextmanager

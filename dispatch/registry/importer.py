@@ -213,7 +213,7 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
         if kind in plans and kind in FULL_SYNC_KINDS:
             plans[kind].deactivations = _deactivations(kind, state, _file_keys(read[kind], kind))
     if "teams" in plans:
-        _refuse_stranded_jobs(session, plans["teams"], report, options.skip_bad)
+        _refuse_stranded_jobs(session, plans["teams"], report, Path(files["teams"]).name)
     if "elevators" in plans:
         _release_rescue_codes(plans["elevators"], state, report)
     if report.errors and not options.skip_bad:
@@ -423,7 +423,7 @@ def _release_rescue_codes(plan: _Plan, state: DbState, report: ImportReport) -> 
 
 
 def _refuse_stranded_jobs(session: Session, plan: _Plan, report: ImportReport,
-                          skip_bad: bool) -> None:
+                          file_name: str) -> None:
     """A team the import takes off duty or retires while it has a job in hand is an error for
     that row naming the assignment (as the duty API's 409): the job would be orphaned. With
     ``skip_bad`` the row is left as it is and the rest is written."""
@@ -446,7 +446,7 @@ def _refuse_stranded_jobs(session: Session, plan: _Plan, report: ImportReport,
         what = "be retired (missing from a full sync)" if retiring else "go off duty"
         what_zh = "退役（全量同步中缺失）" if retiring else "下班"
         report.issues.append(Issue(
-            plan.sources.get(key, "teams"), plan.lines.get(key), "on_duty",
+            plan.sources.get(key, file_name), plan.lines.get(key), "on_duty",
             f"team {key} cannot {what}: assignment #{a_id} ({state}) on incident #{inc_id} "
             "must be finished or withdrawn first",
             f"救援队{key}不能{what_zh}：事件#{inc_id}的派单#{a_id}（{state}）尚未结束或撤回"))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from functools import cache
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.elevators import search
@@ -194,9 +195,17 @@ def test_postgres_patterns_are_literals_so_every_run_gets_its_own_plan(
     assert search.search_ids(session, words, limit=20) == search.like_lookup_ids(
         session, words, limit=20)
     if engine.dialect.name == "postgresql":
-        stmt = search._candidates(session, words)
-        assert stmt is not None
-        compiled = stmt.compile(engine)
-        patterns = {k for k, v in compiled.params.items() if isinstance(v, str)}
-        inline = {b.key for b in compiled.literal_execute_params}
-        assert patterns and patterns <= inline, compiled.params
+        sent: list[tuple[str, Any]] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                   many: bool) -> None:
+            sent.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            search.search_ids(session, words, limit=20)
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+        [(statement, params)] = sent
+        assert "%%迎泽%%" in statement or "%迎泽%" in statement, statement
+        assert not any(isinstance(v, str) for v in (params or {}).values()), params

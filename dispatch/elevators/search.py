@@ -23,7 +23,11 @@ then id. What changed is how the candidates are found, because a LIKE scan of 50
   quick for a common word (a district name reaches the cap within a few thousand rows), a full
   scan for a rare one (a county name alone: hundreds of milliseconds at 500,000 elevators). The
   SQLite trigram set would cure that, but kept by a trigger it cost ~0.6 ms per written row on
-  PostgreSQL (measured with 20,000 inserts), which the importer cannot afford.
+  PostgreSQL (measured with 20,000 inserts), which the importer cannot afford. The patterns are
+  sent as quoted literals, not bound parameters: psycopg prepares a statement after five runs
+  and PostgreSQL then falls back to a generic plan that cannot see the pattern, walking the
+  primary key through every row; two-word lookups took 0.5–1.3 s at 500,000 elevators that way
+  (p50 457 ms) and 5–12 ms with their own plan (``docs/benchmarks.md``, issue 13 follow-up).
 
 Both backends apply the original LIKE conditions to the candidates, so the index only has to be
 a superset and the result is exactly the old predicate. **The cap**: the candidates are taken in

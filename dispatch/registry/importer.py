@@ -8,6 +8,16 @@ unchanged rows get no statement at all, so a nightly re-import of 60k lifts with
 writes 1 % of rows. Bulk Core statements, not ORM objects, for the same reason as the fixture
 loader (tens of seconds of unit-of-work bookkeeping at 60k).
 
+Team duty is not a column the importer writes: a created or changed ``on_duty``, a changed
+``roster`` and a full-sync retirement go through ``dispatch.teams.duty`` / ``rosters`` (a team
+event with the actor, source ``import`` and the file as reason; the roster's durable boundary
+re-planned to apply at once), for those teams only. A team the file takes off duty (or a full
+sync retires) while it has a job in hand is an error on that row naming the assignment, like the
+duty API's 409: nothing is written, or with ``skip_bad`` that team is left as it is. Rescue codes
+are unique: codes that change are freed first (two phases in the same transaction), so two lifts
+may swap codes, and a code may pass from an out-of-service lift to another one (the old lift
+keeps the placeholder ``x<id>``, its old code stays in the change log).
+
 This is a service: it flushes (executes) on the caller's session and never commits; the caller's
 unit of work decides.
 """

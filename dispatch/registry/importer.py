@@ -648,7 +648,8 @@ def _duty_through_service(session: Session, plan: _Plan, options: ImportOptions,
     actor = Actor(options.actor[:64], options.role, via="import")
     tz = options.timezone or str(Settings.model_fields["timezone"].default)
     ids = {key: i for key, i in session.execute(
-        select(Team.code, Team.id).where(Team.code.in_([k for k, _f in plan.creates])))}
+        select(Team.code, Team.id).where(Team.code.in_([k for k, _f in plan.creates])))
+    } if plan.creates else {}
     work: list[tuple[str, int, dict[str, Any], set[str]]] = [
         (key, ids[key], f, ({"on_duty"} if f["on_duty"] else set())
          | ({"roster"} if f["roster"] is not None else set()))

@@ -248,3 +248,15 @@ def test_search_finds_rows_after_a_bulk_import_and_after_an_edit(
         short = search_ids(s, ["翡翠"], limit=5)
         eid = s.scalar(select(Elevator.id).where(Elevator.register_code == target))
         assert hit == short == [eid]
+
+
+def test_a_failed_bulk_insert_leaves_the_trigger_in_place(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the SQLite search index only")
+    with engine.connect() as conn:
+        conn.execute(text("INSERT INTO elevator_search_gram(gram) SELECT '' WHERE 0"))
+        with pytest.raises(RuntimeError), fts.bulk_search_index(conn, fts.BULK_MIN_ROWS):
+            raise RuntimeError("insert failed")
+        conn.rollback()
+        assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                                 "AND name = 'elevator_search_ai'")).scalar_one() == 1

@@ -22,6 +22,8 @@ from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.ops.install import install_ops
 from dispatch.ops.metrics import forget_this_process
+from dispatch.planning.router import page_router as coverage_page_router  # issue 17
+from dispatch.planning.router import router as planning_router  # issue 17
 from dispatch.registry.reports_router import router as expired_maintenance_router
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", static_files(), name="static")
     app.include_router(reports_router)
     app.include_router(expired_maintenance_router)  # issue 13
+    app.include_router(planning_router)  # issue 17
+    app.include_router(coverage_page_router)  # issue 17: before /office/{name}
     app.include_router(office_page_router)
     app.include_router(link_router)
     app.include_router(twilio_router)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dispatch.cli_geo import geo_app
 from dispatch.ops.cli import backup_command, restore_command
+from dispatch.planning.cli import plan_app
 from dispatch.registry.cli import registry_app
 from dispatch.reports.cli import history as history_command
 from dispatch.reports.cli import incidents_app
@@ -34,6 +35,7 @@ app.add_typer(registry_app, name="registry")  # issue 13
 db_app.command("backup")(backup_command)  # issue 18
 db_app.command("restore")(restore_command)  # issue 18
 app.add_typer(mqtt_app, name="mqtt")  # issue 19
+app.add_typer(plan_app, name="plan")  # issue 17
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

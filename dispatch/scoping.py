@@ -120,6 +120,13 @@ class Visibility:
             return stmt.where(Zone.id == self.region_zone_id)
         return stmt
 
+    def regional_rows(self, stmt: Select[*Ts], column: Any) -> Select[*Ts]:
+        """Rows an office keeps for its region (issue 17: saved station plans): an office
+        with a region reads its own; everyone else reads all."""
+        if self.region_zone_id is not None:
+            return stmt.where(column == self.region_zone_id)
+        return stmt
+
     def teams(self, stmt: Select[*Ts]) -> Select[*Ts]:
         """Crews see their own team; staff see every team (a city resource)."""
         if self.is_crew:

@@ -293,6 +293,12 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = Field(
         default=None, description="Mark the session cookie Secure; unset: Secure when "
         "RESCUE_PUBLIC_BASE_URL is https.")
+    # --- issue 17: planning for city offices --------------------------------------------------
+    planning_rush_speeds_kmh: dict[str, float] = Field(
+        default={"motorway": 50, "trunk": 30, "primary": 22, "secondary": 20, "tertiary": 18,
+                 "unclassified": 15, "residential": 12},
+        description="The \"rush hour\" road-class speed table of the coverage page and the "
+        "replay (JSON, overlaid on RESCUE_GEO_SPEEDS_KMH).")
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

@@ -23,7 +23,11 @@ then id. What changed is how the candidates are found, because a LIKE scan of 50
   quick for a common word (a district name reaches the cap within a few thousand rows), a full
   scan for a rare one (a county name alone: hundreds of milliseconds at 500,000 elevators). The
   SQLite trigram set would cure that, but kept by a trigger it cost ~0.6 ms per written row on
-  PostgreSQL (measured with 20,000 inserts), which the importer cannot afford.
+  PostgreSQL (measured with 20,000 inserts), which the importer cannot afford. The patterns are
+  sent as quoted literals, not bound parameters: psycopg prepares a statement after five runs
+  and PostgreSQL then falls back to a generic plan that cannot see the pattern, walking the
+  primary key through every row; two-word lookups took 0.5–1.3 s at 500,000 elevators that way
+  (p50 457 ms) and 5–12 ms with their own plan (``docs/benchmarks.md``, issue 13 follow-up).
 
 Both backends apply the original LIKE conditions to the candidates, so the index only has to be
 a superset and the result is exactly the old predicate. **The cap**: the candidates are taken in
@@ -38,11 +42,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     and_,
+    bindparam,
     column,
     literal_column,
     or_,
@@ -93,9 +100,13 @@ def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _word_matches(word: str, columns: Sequence[str] = ("address", "building")
-                  ) -> ColumnElement[bool]:
-    pattern = f"%{_escape_like(word)}%"
+def _word_matches(word: str, columns: Sequence[str] = ("address", "building"), *,
+                  inline: bool = False) -> ColumnElement[bool]:
+    """``LIKE '%word%'`` on each column; ``inline`` puts the pattern in the SQL text as a quoted
+    literal (PostgreSQL, see :func:`_candidates`) instead of a bound parameter."""
+    pattern: Any = f"%{_escape_like(word)}%"
+    if inline:
+        pattern = bindparam(None, pattern, type_=String(), literal_execute=True)
     return or_(*[getattr(Elevator, c).like(pattern, escape="\\") for c in columns])
 
 
@@ -133,19 +144,25 @@ def _sqlite_match_expression(session: Session, words: Sequence[str]) -> str | No
 
 def _candidates(session: Session, words: Sequence[str]) -> Select[int] | None:
     """Up to ``SCAN_CAP + 1`` ids matching every word, in id order; None when none can match."""
-    likes = and_(*[_word_matches(w) for w in words])
     cap = SCAN_CAP + 1
-    if session.get_bind().dialect.name == "sqlite":
-        expr = _sqlite_match_expression(session, words)
-        if expr == "":
-            return None
-        if expr is not None:
-            # FTS5 drives (it yields rowids in order and stops at the LIMIT); each candidate
-            # is then checked with the original LIKE conditions.
-            return (select(Elevator.id).select_from(_FTS)
-                    .join(Elevator, Elevator.id == _FTS.c.rowid)
-                    .where(literal_column("elevator_search").op("MATCH")(expr), likes)
-                    .order_by(_FTS.c.rowid).limit(cap))
+    if session.get_bind().dialect.name != "sqlite":
+        # The patterns go into the statement as literals: with bound parameters psycopg prepares
+        # a statement it has run five times and PostgreSQL soon switches it to a generic plan,
+        # which cannot see the pattern, so it walks the primary key filtering every row (0.5-1 s
+        # at 500,000 lifts) even when one word's trigrams would find a few hundred rows at once.
+        inlined = and_(*[_word_matches(w, inline=True) for w in words])
+        return select(Elevator.id).where(inlined).order_by(Elevator.id).limit(cap)
+    likes = and_(*[_word_matches(w) for w in words])
+    expr = _sqlite_match_expression(session, words)
+    if expr == "":
+        return None
+    if expr is not None:
+        # FTS5 drives (it yields rowids in order and stops at the LIMIT); each candidate
+        # is then checked with the original LIKE conditions.
+        return (select(Elevator.id).select_from(_FTS)
+                .join(Elevator, Elevator.id == _FTS.c.rowid)
+                .where(literal_column("elevator_search").op("MATCH")(expr), likes)
+                .order_by(_FTS.c.rowid).limit(cap))
     return select(Elevator.id).where(likes).order_by(Elevator.id).limit(cap)
 
 

@@ -8,6 +8,16 @@ unchanged rows get no statement at all, so a nightly re-import of 60k lifts with
 writes 1 % of rows. Bulk Core statements, not ORM objects, for the same reason as the fixture
 loader (tens of seconds of unit-of-work bookkeeping at 60k).
 
+Team duty is not a column the importer writes: a created or changed ``on_duty``, a changed
+``roster`` and a full-sync retirement go through ``dispatch.teams.duty`` / ``rosters`` (a team
+event with the actor, source ``import`` and the file as reason; the roster's durable boundary
+re-planned to apply at once), for those teams only. A team the file takes off duty (or a full
+sync retires) while it has a job in hand is an error on that row naming the assignment, like the
+duty API's 409: nothing is written, or with ``skip_bad`` that team is left as it is. Rescue codes
+are unique: codes that change are freed first (two phases in the same transaction), so two lifts
+may swap codes, and a code may pass from an out-of-service lift to another one (the old lift
+keeps the placeholder ``x<id>``, its old code stays in the change log).
+
 This is a service: it flushes (executes) on the caller's session and never commits; the caller's
 unit of work decides.
 """
@@ -17,7 +27,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,14 +40,19 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from dispatch import lifecycle
 from dispatch.db import LonLat
-from dispatch.models import Elevator, Organization, Team, Zone
+from dispatch.elevators.fts import BULK_MIN_ROWS, bulk_search_index
+from dispatch.events import Actor
+from dispatch.models import Assignment, Elevator, Organization, Team, Zone
 from dispatch.registry import validate as v
 from dispatch.registry.models import RegistryChange
 from dispatch.registry.readers import KINDS, FileRows, Issue, discover, read_file
 from dispatch.registry.state import Current, DbState, load_state
 from dispatch.routing import router_for
 from dispatch.settings import Settings
+from dispatch.teams.duty import retire, set_duty
+from dispatch.teams.rosters import reschedule_roster
 from geo.zones import Zone as GeoZone
 from geo.zones import ZoneIndex
 
@@ -64,6 +80,10 @@ class ImportOptions:
     #: passes False because its outer counties have no roads in the demo extract.
     off_network_is_error: bool | None = None
     now: datetime | None = None
+    #: Who, for the team events of duty changes (``actor`` is the name); the centre's time
+    #: zone for roster boundaries (``import_with_settings`` fills it from the settings).
+    role: str | None = None
+    timezone: str | None = None
 
 
 @dataclass
@@ -116,6 +136,7 @@ class _Plan:
         default_factory=list)
     deactivations: list[tuple[str, int, dict[str, list[Any]]]] = field(default_factory=list)
     sources: dict[str, str] = field(default_factory=dict)  # key → file name
+    lines: dict[str, int] = field(default_factory=dict)  # key → line (teams: for duty errors)
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
@@ -196,16 +217,22 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
     state = load_state(session, kinds=frozenset(files))
     if progress:
         progress("validate", 0, 3)
-    plans, derived = _validate_all(read, state, rules, snap, report, progress)
+    plans, derived = _validate_all(read, state, rules, snap, report, progress,
+                                   options.full_sync)
+    for kind in options.full_sync:
+        if kind in plans and kind in FULL_SYNC_KINDS:
+            plans[kind].deactivations = _deactivations(kind, state, _file_keys(read[kind], kind))
+    if "teams" in plans:
+        _refuse_stranded_jobs(session, plans["teams"], report, Path(files["teams"]).name)
+    if "elevators" in plans:
+        _release_rescue_codes(plans["elevators"], state, report)
     if report.errors and not options.skip_bad:
         report.kinds = {k: KindReport(errors=r.errors, warnings=r.warnings)
                         for k, r in report.kinds.items()}
         report.seconds = time.perf_counter() - t0
         return report
-    for kind in options.full_sync:
-        if kind in files and kind in FULL_SYNC_KINDS:
-            plans[kind].deactivations = _deactivations(kind, state, _file_keys(read[kind], kind))
-            report.kinds[kind].deactivated = len(plans[kind].deactivations)
+    for kind, plan in plans.items():
+        report.kinds[kind].deactivated = len(plan.deactivations)
     if not options.dry_run:
         _write(session, plans, derived, state, options, progress)
         report.written = True
@@ -227,7 +254,8 @@ class _Derived:
 
 
 def _validate_all(read: dict[str, FileRows], state: DbState, rules: v.Rules,
-                  snap: v.SnapFn | None, report: ImportReport, progress: ProgressFn | None
+                  snap: v.SnapFn | None, report: ImportReport, progress: ProgressFn | None,
+                  full_sync: frozenset[str] = frozenset()
                   ) -> tuple[dict[str, _Plan], _Derived]:
     plans: dict[str, _Plan] = {}
     derived = _Derived()
@@ -308,6 +336,7 @@ def _validate_all(read: dict[str, FileRows], state: DbState, rules: v.Rules,
             new_t[r.code] = f
         plans["teams"] = _plan(state.teams, new_t, {r.code: r.file for r in records_t},
                                report.kinds["teams"])
+        plans["teams"].lines = {r.code: r.line for r in records_t}
     if progress:
         progress("validate", 2, 3)
 
@@ -316,7 +345,9 @@ def _validate_all(read: dict[str, FileRows], state: DbState, rules: v.Rules,
         records_e, issues = v.elevator_rows(read["elevators"].rows, rules)
         check_e, placed = v.check_elevators(records_e, ctx)
         issues += check_e
-        issues += _rescue_code_owners(records_e, state)
+        leaving = (frozenset(state.elevators.ids) - _file_keys(read["elevators"], "elevators")
+                   if "elevators" in full_sync else frozenset())
+        issues += _rescue_code_owners(records_e, state, leaving)
         keep = _valid_mask(records_e, issues)
         _count_errors(report, "elevators", issues)
         new_e = {}
@@ -350,20 +381,91 @@ def _valid(records: list[Any], issues: Sequence[Issue]) -> list[Any]:
     return [r for r, k in zip(records, _valid_mask(records, issues), strict=True) if k]
 
 
-def _rescue_code_owners(records: Sequence[v.ElevatorRecord], state: DbState) -> list[Issue]:
-    """A rescue code held by another lift in the database (that the file does not move)."""
+def _rescue_code_owners(records: Sequence[v.ElevatorRecord], state: DbState,
+                        leaving: frozenset[str] = frozenset()) -> list[Issue]:
+    """A rescue code held by another lift in the database that keeps it.
+
+    A code may move when its holder gets another code in the same import (a swap), or when
+    the holder is out of service or leaves service in this import (``leaving``: a full sync
+    not listing it); the holder then gives its code up (:func:`_release_rescue_codes`). A
+    released placeholder (``x<id>``) never moves.
+    """
     in_file = {r.register_code: r.rescue_code for r in records}
     out = []
     for r in records:
         owner = state.rescue_owner.get(r.rescue_code)
         if owner is None or owner == r.register_code:
             continue
-        if owner in in_file and in_file[owner] != r.rescue_code:
-            continue  # the current holder gets another code in this same import
+        if not v.is_released_code(r.rescue_code):
+            if owner in in_file and in_file[owner] != r.rescue_code:
+                continue  # the current holder gets another code in this same import
+            if owner not in in_file and (owner in leaving
+                                         or not state.elevators.fields[owner]["in_service"]):
+                continue  # an out-of-service holder gives it up
         out.append(Issue(r.file, r.line, "rescue_code",
                          f"rescue_code {r.rescue_code} belongs to elevator {owner}",
                          f"救援识别码{r.rescue_code}已属于电梯{owner}"))
     return out
+
+
+def _release_rescue_codes(plan: _Plan, state: DbState, report: ImportReport) -> None:
+    """Codes taken from out-of-service lifts (validated above): the holder gets the placeholder
+    ``x<id>`` (unique, never a valid code), logged like any change, so the unique constraint
+    holds and history keeps the old code in the change log."""
+    claims = {f["rescue_code"]: key for key, f in plan.creates}
+    claims.update({f["rescue_code"]: key for key, _i, f, ch in plan.updates
+                   if "rescue_code" in ch})
+    moving = {key for key, _i, _f, ch in plan.updates if "rescue_code" in ch}
+    leaving = {d[0]: d for d in plan.deactivations}
+    for code, claimant in claims.items():
+        holder = state.rescue_owner.get(code)
+        if holder is None or holder == claimant or holder in moving:
+            continue
+        row_id = state.elevators.ids[holder]
+        placeholder = v.released_code(row_id)
+        if holder in leaving:
+            leaving[holder][2]["rescue_code"] = [code, placeholder]
+            continue
+        plan.updates.append((holder, row_id,
+                             {**state.elevators.fields[holder], "rescue_code": placeholder},
+                             {"rescue_code": [code, placeholder]}))
+        report.kinds["elevators"].updated += 1
+
+
+def _refuse_stranded_jobs(session: Session, plan: _Plan, report: ImportReport,
+                          file_name: str) -> None:
+    """A team the import takes off duty or retires while it has a job in hand is an error for
+    that row naming the assignment (as the duty API's 409): the job would be orphaned. With
+    ``skip_bad`` the row is left as it is and the rest is written."""
+    going = {key: row_id for key, row_id, _f, ch in plan.updates
+             if ch.get("on_duty", [None, True])[1] is False}
+    going.update({key: row_id for key, row_id, _ch in plan.deactivations})
+    if not going:
+        return
+    jobs: dict[int, tuple[int, int, str]] = {}
+    for team_id, a_id, inc_id, state in session.execute(
+            select(Assignment.team_id, Assignment.id, Assignment.incident_id, Assignment.state)
+            .where(Assignment.team_id.in_(list(going.values())),
+                   Assignment.state.in_(lifecycle.OPEN_ASSIGNMENT_STATES))
+            .order_by(Assignment.id.desc())):
+        jobs[team_id] = (a_id, inc_id, state)
+    stranded = {key for key, row_id in going.items() if row_id in jobs}
+    for key in sorted(stranded):
+        a_id, inc_id, state = jobs[going[key]]
+        retiring = not any(u[0] == key for u in plan.updates)
+        what = "be retired (missing from a full sync)" if retiring else "go off duty"
+        what_zh = "退役（全量同步中缺失）" if retiring else "下班"
+        report.issues.append(Issue(
+            plan.sources.get(key, file_name), plan.lines.get(key), "on_duty",
+            f"team {key} cannot {what}: assignment #{a_id} ({state}) on incident #{inc_id} "
+            "must be finished or withdrawn first",
+            f"救援队{key}不能{what_zh}：事件#{inc_id}的派单#{a_id}（{state}）尚未结束或撤回"))
+        report.kinds["teams"].errors += 1
+    if stranded:
+        kept = [u for u in plan.updates if u[0] not in stranded]
+        report.kinds["teams"].updated -= len(plan.updates) - len(kept)
+        plan.updates = kept
+        plan.deactivations = [d for d in plan.deactivations if d[0] not in stranded]
 
 
 def _rederive_zones(state: DbState, index: ZoneIndex, in_file: set[str],
@@ -478,20 +580,16 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
                         "actor": options.actor[:64], "source": source, "at": now})
 
     def apply(kind: str, table: Any, make: Callable[[str, dict[str, Any]], dict[str, Any]],
-              extra: Callable[[str], dict[str, Any]] | None = None) -> None:
+              extra: Callable[[str], dict[str, Any]] | None = None,
+              by_service: frozenset[str] = frozenset()) -> None:
+        """Bulk-write one kind: updates (codes freed first), then creates. Columns in
+        ``by_service`` are left to the service that owns them (team duty)."""
         plan = plans.get(kind)
         if plan is None:
             return
         total = len(plan.creates) + len(plan.updates) + len(plan.deactivations)
         if progress:
             progress(f"write {kind}", 0, total)
-        rows = []
-        for key, f in plan.creates:
-            rows.append({**make(key, f), **(extra(key) if extra else {})})
-            log(kind, key, "create", {k: [None, val] for k, val in f.items()},
-                plan.sources.get(key))
-        for chunk in _chunks(rows):  # Core executemany on the table: no ORM per-row work
-            session.execute(insert(table.__table__), chunk)
         ups = []
         for key, row_id, f, changed in plan.updates:
             ups.append({"id": row_id, **_changed_columns(make(key, f), changed)})
@@ -499,8 +597,25 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
         for key, row_id, changed in plan.deactivations:
             ups.append({"id": row_id, **{k: d[1] for k, d in changed.items()}})
             log(kind, key, "deactivate", changed, None)
+        ups = [u for u in ({k: val for k, val in u.items() if k not in by_service}
+                           for u in ups) if len(u) > 1]
+        # Two phases for unique rescue codes (a swap, a code taken from a retired lift): every
+        # row whose code changes first holds its placeholder, then takes its new code.
+        freeing = [{"id": u["id"], "rescue_code": v.released_code(u["id"])}
+                   for u in ups if "rescue_code" in u]
+        for chunk in _chunks(freeing):
+            session.execute(update(table), chunk)
         for chunk in _chunks(ups):  # ORM bulk UPDATE by primary key: one statement per shape
             session.execute(update(table), chunk)
+        rows = []
+        for key, f in plan.creates:
+            rows.append({**make(key, f), **(extra(key) if extra else {})})
+            log(kind, key, "create", {k: [None, val] for k, val in f.items()},
+                plan.sources.get(key))
+        bulk = kind == "elevators" and len(rows) >= BULK_MIN_ROWS
+        with bulk_search_index(session.connection(), len(rows)) if bulk else nullcontext():
+            for chunk in _chunks(rows):  # Core executemany on the table: no ORM per-row work
+                session.execute(insert(table.__table__), chunk)
         if progress:
             progress(f"write {kind}", total, total)
 
@@ -511,7 +626,10 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
           lambda k: {"lang": "zh-CN", "created_at": now})
     org_ids = {c: i for c, i in session.execute(select(Organization.code, Organization.id))}
     apply("teams", Team, lambda k, f: _team_row(k, f, org_ids),
-          lambda k: {"status": "available", "lang": "zh-CN"})
+          lambda k: {"status": "available", "lang": "zh-CN", "on_duty": False},
+          by_service=frozenset({"on_duty", "retired"}))
+    if "teams" in plans:
+        _duty_through_service(session, plans["teams"], options, now)
     apply("elevators", Elevator, lambda k, f: _elevator_row(k, f, org_ids, zone_ids))
     if progress:
         progress("write change log", 0, len(changes))
@@ -519,6 +637,42 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
         session.execute(insert(RegistryChange), chunk)
     if progress:
         progress("write change log", len(changes), len(changes))
+    session.flush()
+
+
+def _duty_through_service(session: Session, plan: _Plan, options: ImportOptions,
+                          now: datetime) -> None:
+    """Duty, rosters and retirement of the teams this import creates or changes, through the
+    duty service (team events with actor, source ``import`` and reason; the roster's durable
+    boundary re-planned at once). Teams whose duty and roster did not change are not loaded."""
+    actor = Actor(options.actor[:64], options.role, via="import")
+    tz = options.timezone or str(Settings.model_fields["timezone"].default)
+    ids = {key: i for key, i in session.execute(
+        select(Team.code, Team.id).where(Team.code.in_([k for k, _f in plan.creates])))
+    } if plan.creates else {}
+    work: list[tuple[str, int, dict[str, Any], set[str]]] = [
+        (key, ids[key], f, ({"on_duty"} if f["on_duty"] else set())
+         | ({"roster"} if f["roster"] is not None else set()))
+        for key, f in plan.creates if f["on_duty"] or f["roster"] is not None]
+    work += [(key, row_id, f, set(ch) & {"on_duty", "roster", "retired"})
+             for key, row_id, f, ch in plan.updates if {"on_duty", "roster", "retired"} & set(ch)]
+    for key, row_id, f, what in work:
+        team = session.get(Team, row_id, with_for_update=True, populate_existing=True)
+        assert team is not None
+        reason = f"registry import ({plan.sources.get(key, 'teams')})"
+        if "retired" in what and not f["retired"]:
+            team.retired = False  # listed again: back in the registry (duty as the file says)
+        if "on_duty" in what and team.on_duty != f["on_duty"]:
+            set_duty(session, team, on_duty=f["on_duty"], actor=actor, source="import",
+                     reason=reason, at=now)
+        if "roster" in what or ("retired" in what and f["roster"] is not None):
+            reschedule_roster(session, team, now=now, tz=tz, apply_now=True)
+    for _key, row_id, _changed in plan.deactivations:
+        team = session.get(Team, row_id, with_for_update=True, populate_existing=True)
+        assert team is not None
+        retire(session, team, actor=actor, source="import",
+               reason="registry full sync: not in the teams file", at=now)
+        reschedule_roster(session, team, now=now, tz=tz)  # retired: cancels its boundaries
     session.flush()
 
 
@@ -549,5 +703,7 @@ def import_with_settings(session: Session, paths: Sequence[str | Path], settings
                          options: ImportOptions = ImportOptions(),
                          progress: ProgressFn | None = None) -> ImportReport:
     """:func:`import_paths` with the rules and the road graph of ``settings``."""
+    if options.timezone is None:
+        options = replace(options, timezone=settings.timezone)
     return import_paths(session, paths, rules=rules_for(settings), snap=snapper_for(settings),
                         options=options, progress=progress)

@@ -476,15 +476,30 @@ def check_teams(records: Sequence[TeamRecord], ctx: Context
 # ---- elevators ---------------------------------------------------------------------------
 
 
+_RELEASED = re.compile(r"^x\d{1,11}$")
+
+
+def released_code(elevator_id: int) -> str:
+    """The placeholder an out-of-service lift holds once its rescue code went to another lift
+    (the column is unique and required): ``x<id>``, unique and never a valid code."""
+    return f"x{elevator_id}"
+
+
+def is_released_code(code: str) -> bool:
+    return bool(_RELEASED.match(code))
+
+
 def elevator_rows(rows: Sequence[Row], rules: Rules = Rules()
                   ) -> tuple[list[ElevatorRecord], list[Issue]]:
     parsed: list[tuple[Row, dict[str, Any]]] = []
     issues: list[Issue] = []
     for row in rows:
         c = _Cells(row.file, row.line, row.values)
+        released = is_released_code(c.raw("rescue_code"))  # exported out-of-service lifts
         v: dict[str, Any] = {
             "register_code": c.digits("register_code", (20,)),
-            "rescue_code": c.digits("rescue_code", rules.rescue_code_lengths),
+            "rescue_code": (c.raw("rescue_code") if released
+                            else c.digits("rescue_code", rules.rescue_code_lengths)),
             "address": c.text("address", 300), "building": c.text("building", 120,
                                                                  required=False) or "",
             "lon": c.number("lon", -180, 180), "lat": c.number("lat", -90, 90),
@@ -497,6 +512,12 @@ def elevator_rows(rows: Sequence[Row], rules: Rules = Rules()
             "three_no": c.boolean("three_no", False), "in_service": c.boolean("in_service", True),
             "floors": c.integer("floors", 1, 300, default=6),
         }
+        if released and v["in_service"]:
+            allowed = " or ".join(str(n) for n in rules.rescue_code_lengths)
+            c.err("rescue_code", f"rescue_code must be {allowed} digits for an elevator in "
+                  f"service, not the placeholder {v['rescue_code']!r}",
+                  f"在用电梯的“rescue_code”应为{'/'.join(map(str, rules.rescue_code_lengths))}"
+                  "位数字", (f"{allowed} digits",))
         issues += c.issues
         if not c.issues:
             parsed.append((row, v))

@@ -74,6 +74,28 @@ def set_duty(session: Session, team: Team, *, on_duty: bool, actor: Actor, sourc
     return ev
 
 
+def retire(session: Session, team: Team, *, actor: Actor, source: str, reason: str | None,
+           at: datetime) -> list[TeamEvent]:
+    """Retire ``team`` (a full-sync import no longer lists it): off duty through
+    :func:`set_duty` (so an open job refuses it, 409 naming the assignment), then ``retired``
+    and a ``retired`` team event. Pending roster boundaries are the caller's to cancel
+    (``rosters.reschedule_roster`` does it for a retired team). ``[]`` if already retired."""
+    if team.retired:
+        return []
+    events = []
+    off = set_duty(session, team, on_duty=False, actor=actor, source=source, reason=reason,
+                   at=at)
+    if off is not None:
+        events.append(off)
+    team.retired = True
+    ev = TeamEvent(team_id=team.id, type="retired", actor=actor.name, role=actor.role,
+                   source=source, reason=reason, at=at, payload={"via": actor.via})
+    session.add(ev)
+    session.flush()
+    events.append(ev)
+    return events
+
+
 def duty_message(ev: TeamEvent) -> Message:
     """The live message: not a timeline row (``seq`` null); the hub adds the team's row."""
     data: dict[str, Any] = {"event_id": ev.id, "on_duty": ev.type == "duty_on",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from functools import cache
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.elevators import search
@@ -150,3 +151,61 @@ def test_elevator_count_is_what_was_loaded(sample: sessionmaker[Session]) -> Non
             # every elevator is in the full-text index exactly once
             assert s.scalar(text("SELECT count(*) FROM elevator_search WHERE elevator_search "
                                  "MATCH '\"太原市\"'")) == n
+
+
+def _two_word_queries(reg: Registry, n: int, seed: int = 11) -> list[list[str]]:
+    """Pairs the way operators type them: district + estate, road + house number, two short."""
+    rng = random.Random(seed)
+    out: list[list[str]] = []
+    for _ in range(n):
+        e = reg.elevators[rng.randrange(len(reg.elevators))]
+        street = e["address"].removeprefix("太原市")
+        estate = (e["building"] or street)[:4]
+        road = street.split("号", 1)[0][:-2] or street[:4]
+        out.append(rng.choice([[street[:2], estate], [road, street[-4:]],
+                               [street[:2], estate[:2]], [estate, street[:3]]]))
+    return out
+
+
+def test_two_word_queries_give_the_like_answer_on_both_backends(
+        sample: sessionmaker[Session]) -> None:
+    checked = 0
+    with sample() as s:
+        # every pair twice: the second round runs as statements the driver has prepared
+        for words in _two_word_queries(_registry(), 40) * 2:
+            everything = search.like_lookup_ids(s, words, limit=search.SCAN_CAP + 1)
+            got = search.search_ids(s, words, limit=20)
+            if len(everything) <= search.SCAN_CAP:
+                assert got == everything[:20], words
+                checked += 1
+            else:
+                assert len(got) == 20 and set(got) <= set(
+                    search.like_lookup_ids(s, words, limit=10**6)), words
+    assert checked > 60
+
+
+def test_postgres_patterns_are_literals_so_every_run_gets_its_own_plan(
+        session: Session, engine: Engine) -> None:
+    """With bound patterns PostgreSQL moves a prepared statement to a generic plan that cannot
+    use the trigram indexes; the patterns are inlined (quoted by the dialect) instead."""
+    words = ["迎泽", "it's 50%_\\"]
+    e = factories.make_elevator(session, address="太原市迎泽区it's 50%_\\路1号")
+    session.commit()
+    assert search.search_ids(session, words, limit=20) == [e.id]
+    assert search.search_ids(session, words, limit=20) == search.like_lookup_ids(
+        session, words, limit=20)
+    if engine.dialect.name == "postgresql":
+        sent: list[tuple[str, Any]] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                   many: bool) -> None:
+            sent.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            search.search_ids(session, words, limit=20)
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+        [(statement, params)] = sent
+        assert "%%迎泽%%" in statement or "%迎泽%" in statement, statement
+        assert not any(isinstance(v, str) for v in (params or {}).values()), params

@@ -332,6 +332,10 @@ class FakeTwilio:
             def _send(self, status: int, body: Any, ctype: str = "application/json") -> None:
                 raw = (json.dumps(body, ensure_ascii=False) if ctype == "application/json"
                        else str(body)).encode()
+                entry = (self.command, self.path, status)
+                # logged before answering: a client that has the answer can rely on the log
+                with fake._lock:
+                    fake.requests.append(entry)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", f"{ctype}; charset=utf-8")
@@ -339,9 +343,11 @@ class FakeTwilio:
                     self.end_headers()
                     self.wfile.write(raw)
                 except (BrokenPipeError, ConnectionResetError):
-                    status = -status  # the client had given up (timed out)
-                with fake._lock:
-                    fake.requests.append((self.command, self.path, status))
+                    with fake._lock:  # the client had given up (timed out)
+                        for at in range(len(fake.requests) - 1, -1, -1):
+                            if fake.requests[at] is entry:
+                                fake.requests[at] = (self.command, self.path, -status)
+                                break
 
             def _form(self) -> dict[str, str]:
                 length = int(self.headers.get("Content-Length") or 0)

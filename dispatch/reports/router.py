@@ -174,6 +174,7 @@ WEB = Path(__file__).resolve().parent.parent.parent / "web"
 PAGE_FILES = {
     "office.html": "text/html; charset=utf-8",
     "office.js": "text/javascript; charset=utf-8",
+    "office-terminals.js": "text/javascript; charset=utf-8",
     "office.css": "text/css; charset=utf-8",
 }
 VENDOR = WEB / "vendor" / "chartjs"

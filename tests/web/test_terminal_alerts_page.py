@@ -124,3 +124,37 @@ def test_offline_terminal_listed_and_flagged_on_a_call_then_cleared_live(
         beating.join(timeout=5)
     assert errors == []
     desk.close()
+
+
+def test_office_page_lists_the_silent_terminal_and_the_online_rates(
+        site: tuple[Site, str], pw: Any) -> None:
+    """The office review's terminal tables (a supervisor here; offices see their region only):
+    the silent terminal is listed as offline with its lift, and its zone's online rate counts
+    it as offline."""
+    s, secret = site
+    _, browser = pw
+    heartbeat(s.base, secret, 1000)
+    time.sleep(3.5)  # silent > 1 s × 2 and swept: offline again
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
+                              timezone_id="Asia/Shanghai")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    signed_in = ctx.request.post(f"{s.base}/api/v1/auth/token",
+                                 form={"username": s.supervisor, "password": "test-password-1"})
+    assert signed_in.ok, signed_in.text()
+    page.goto(s.base + "/office")
+    page.wait_for_selector("#terminals[data-ready='1']", timeout=15_000)
+    row = page.inner_text("#t-offline tbody")
+    assert DEVICE in row and s.net.rescue_code in row
+    zone_rows = page.query_selector_all("#t-online-zone tbody tr")
+    cells = [[c.inner_text() for c in r.query_selector_all("td")] for r in zone_rows]
+    # key, terminals, online, offline, never seen, rate: the only terminal is offline
+    assert [c[1:] for c in cells] == [["1", "0", "1", "0", "0.0%"]]
+    assert "离线最久的终端" in page.inner_text("#terminals")
+    page.goto(s.base + "/office?lang=en")
+    page.wait_for_selector("#terminals[data-ready='1']", timeout=15_000)
+    assert "Terminals offline longest" in page.inner_text("#terminals")
+    shot(page, "office-terminals")
+    assert errors == []
+    ctx.close()

@@ -20,6 +20,15 @@ from dispatch.resources import data_path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+
+def parse_mqtt_lanes(value: str) -> str:
+    """``"heartbeat, events"`` → ``"heartbeat,events"``; unknown or no lanes are refused."""
+    lanes = [p.strip() for p in value.split(",") if p.strip()]
+    unknown = sorted(set(lanes) - {"events", "heartbeat"})
+    if not lanes or unknown:
+        raise ValueError(f"mqtt_lanes: give events, heartbeat or both (not {unknown or value!r})")
+    return ",".join(dict.fromkeys(lanes))
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RESCUE_", extra="ignore")
 
@@ -222,6 +231,10 @@ class Settings(BaseSettings):
     mqtt_batch_ms: float = Field(
         default=50.0, description="A batch is closed this long after its first message even "
         "when not full.")
+    mqtt_lanes: str = Field(
+        default="events,heartbeat", description="Which lanes this process consumes "
+        "(events, heartbeat or both, comma-separated): run the heartbeat lane in its own "
+        "`rescue mqtt consume` process so incident-opening events never hold up heartbeats.")
     heartbeat_interval_s: float = Field(
         default=60.0, description="Expected heartbeat interval of a terminal.")
     offline_factor: float = Field(
@@ -236,6 +249,15 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Asia/Shanghai", description="The centre's local time zone (IANA name): team "
         "rosters are weekly hours on its wall clock.")
+
+    @field_validator("mqtt_lanes")
+    @classmethod
+    def _known_lanes(cls, v: str) -> str:
+        return parse_mqtt_lanes(v)
+
+    @property
+    def mqtt_lane_kinds(self) -> tuple[str, ...]:
+        return tuple(self.mqtt_lanes.split(","))
 
     @field_validator("timezone")
     @classmethod

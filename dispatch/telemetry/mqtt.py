@@ -322,7 +322,7 @@ class MqttConsumer:
         self.client_id = client_id
         self.connected = threading.Event()  # every lane connected
         self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
-        self._lanes = [_Lane(kind, client_id) for kind in envelope.KINDS]
+        self._lanes = [_Lane(kind, client_id) for kind in settings.mqtt_lane_kinds]
         self._stop = threading.Event()
         self._dead = False
         self._workers: list[threading.Thread] = []

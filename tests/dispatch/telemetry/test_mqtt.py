@@ -182,3 +182,41 @@ def test_http_and_mqtt_events_for_one_elevator_join_the_same_incident(
     facts = api.client.get(f"/api/v1/telemetry/incidents/{created['incident_id']}",
                            headers=op).json()
     assert facts["alarm_count"] == 3
+
+
+def test_lanes_in_separate_processes_heartbeats_and_events_each_go_to_their_own_consumer(
+        api: Api, ms: Settings, fleet: list[Terminal]) -> None:
+    """``RESCUE_MQTT_LANES``: a heartbeat-only consumer takes heartbeats and leaves the events
+    queued for the events consumer (which gets them once it comes), so incident-opening events
+    never hold up heartbeats in the same process."""
+    beats_only = ms.model_copy(update={"mqtt_lanes": "heartbeat"})
+    events_only = ms.model_copy(update={"mqtt_lanes": "events"})
+    t = fleet[0]
+    pub = Publisher(ms)
+    ts = int(api.clock.now.timestamp())
+    with consumers(api, beats_only) as make_beats, consumers(api, events_only) as make_events:
+        hb = make_beats()
+        assert hb.session_ids == [f"{hb.client_id}.heartbeat"]
+        # the events lane's session exists before any events consumer runs: messages queue
+        evc = make_events()
+        evc.stop()
+        pub.send(t.device_id, "heartbeat", {"seq": 1, "at": ts}, secret=t.secret, ts=ts)
+        pub.send(t.device_id, "events", {"events": [ev("lane-1", "02", ago(api, 30))]},
+                 secret=t.secret, ts=ts)
+        pub.flush()
+        wait_for(lambda: hb.stats.snapshot().get("heartbeats") == 1, what="heartbeat handled")
+        assert stored_alarms(api) == 0
+        again = make_events(evc.client_id)  # same session: the queued event is delivered
+        assert again.session_ids == [f"{evc.client_id}.events"]
+        wait_for(lambda: stored_alarms(api) == 1, what="queued event stored")
+        assert _stored(api) == [(t.device_id, "lane-1")]
+        assert again.stats.snapshot().get("heartbeats", 0) == 0
+        assert hb.stats.snapshot()["messages"] == 1
+    pub.close()
+
+
+def test_unknown_lane_names_are_refused_with_the_setting_named() -> None:
+    with pytest.raises(ValueError, match="mqtt_lanes"):
+        Settings(mqtt_lanes="events,alarms")
+    assert Settings(mqtt_lanes=" heartbeat ,events,heartbeat").mqtt_lane_kinds == (
+        "heartbeat", "events")

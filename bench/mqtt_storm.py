@@ -28,6 +28,7 @@ import multiprocessing as mp
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -217,7 +218,10 @@ async def watch_console(base: str, token: str, stop: threading.Event, watch: Wat
                 watch.received.setdefault(msg["incident"]["elevator"]["id"], time.time())
 
 
-def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[str, Any]:
+def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
+             heartbeat_process: bool = False) -> dict[str, Any]:
+    """``heartbeat_process``: the servers consume the events lane only and one
+    ``rescue mqtt consume --lanes heartbeat`` process takes the heartbeats."""
     url = fresh_database("postgis", workdir, args.postgres_url, f"rescue_bench_mqtt_c{consumers}")
     t0 = time.perf_counter()
     devices, secrets, lifts = alarm_storm.setup(url, elevators=args.devices, seed=args.seed)
@@ -238,6 +242,14 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
                # the compressed interval is for load only: nobody goes offline mid-run (a
                # sweep of 50,000 silent terminals at the end is not what is measured)
                "RESCUE_HEARTBEAT_INTERVAL_S": "3600"}
+        hb_proc = None
+        if heartbeat_process:
+            env["RESCUE_MQTT_LANES"] = "events"
+            hb_proc = subprocess.Popen(
+                [sys.executable, "-m", "dispatch.cli", "mqtt", "consume", "--lanes", "heartbeat",
+                 "--client-id", "bench-heartbeats"],
+                env={**os.environ, **env, "RESCUE_VAR_DIR": str(workdir / "var-hb")},
+                stdout=subprocess.DEVNULL)
         with running_server(env, workers=consumers) as base:
             token = login(base, "operator1", alarm_storm.PASSWORD)["Authorization"].split()[1]
             time.sleep(1.5)  # the consumers' subscriptions
@@ -307,6 +319,9 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
                                    timeout=10).json()["counters"]
             except Exception as exc:
                 status = {"error": str(exc)}
+        if hb_proc is not None:
+            hb_proc.terminate()
+            hb_proc.wait(timeout=30)
     first_pub = min(t for *_, t in sent)
     first_seen_pub: dict[tuple[str, str], float] = {}
     first_entrapment: dict[int, float] = {}
@@ -329,7 +344,8 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int) -> dict[st
     check = alarm_storm.verify(url, plan, extra_events=n_cap * 10)
     store.clear()
     store.close()
-    return {"consumers": consumers, "events": len(plan.unique), "sent_events": plan.sent_events,
+    return {"consumers": f"{consumers} + heartbeat process" if heartbeat_process else consumers,
+            "events": len(plan.unique), "sent_events": plan.sent_events,
             "messages": len(sent), "events_per_s": len(plan.unique) / max(1e-9,
                                                                           last_stored - first_pub),
             "stored": percentiles_ms(stored_lat) if stored_lat else (0, 0, 0),
@@ -370,7 +386,9 @@ def main() -> None:
     p.add_argument("--hb-duration", type=float, default=15.0)
     p.add_argument("--capacity", type=int, default=20000, help="fault events, capacity run")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--runs", default="http,1,2")
+    p.add_argument("--runs", default="http,1,2,1+hb",
+                   help="http, N (N server workers consuming both lanes), N+hb (N workers on "
+                        "the events lane, one heartbeat-only consumer process)")
     p.add_argument("--geo-cache", default=str(Path("var/geo-cache").resolve()))
     args = p.parse_args()
     if not args.postgres_url:
@@ -389,7 +407,8 @@ def main() -> None:
                     f"{r['p50_ms']:.0f} ms p99 {r['p99_ms']:.0f} ms; exactly once: "
                     f"{c['exactly_once']}, one incident per lift: {c['one_per_lift']}")
                 continue
-            r = run_mqtt(args, Path(tmp), int(run))
+            split = run.endswith("+hb")
+            r = run_mqtt(args, Path(tmp), int(run.removesuffix("+hb")), heartbeat_process=split)
             c = r["check"]
             ratio = f" (×{r['events_per_s'] / base_eps:.1f} HTTP)" if base_eps else ""
             console.print(

@@ -13,6 +13,7 @@ Roles: admins write; supervisors and offices read, an office only its region's r
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 import zipfile
 from datetime import datetime
@@ -80,7 +81,7 @@ def export(_: Exporter, session: SessionDep, now: Now) -> Response:
 
 
 @router.post("/import")
-async def import_files(user: Admin, session: SessionDep, settings: SettingsDep, now: Now,
+def import_files(user: Admin, session: SessionDep, settings: SettingsDep, now: Now,
                        files: Annotated[list[UploadFile], File(
                            description="zones.geojson, organizations/teams/elevators "
                            ".csv|.xlsx")],
@@ -90,7 +91,7 @@ async def import_files(user: Admin, session: SessionDep, settings: SettingsDep, 
     """Import uploaded files as ``rescue registry import`` does (validated as a whole; nothing
     written unless every row is valid or ``skip_bad``); ``dry_run`` (the default) only
     reports. Answers the import report: counts per kind and every issue (file, line,
-    column)."""
+    column). A plain (threaded) route: a large import must not hold the event loop."""
     if len(files) > MAX_FILES:
         raise Problem(422, "Too many files", f"at most {MAX_FILES} files", field="files")
     for kind in full_sync or ():
@@ -110,7 +111,8 @@ async def import_files(user: Admin, session: SessionDep, settings: SettingsDep, 
             if path.exists():
                 raise Problem(422, "File given twice", f"files: {name} given twice",
                               field="files")
-            path.write_bytes(await upload.read())
+            with path.open("wb") as out:  # spooled by the multipart parser; copied in pieces
+                shutil.copyfileobj(upload.file, out, 1024 * 1024)
             paths.append(path)
         options = ImportOptions(dry_run=dry_run, skip_bad=skip_bad,
                                 full_sync=frozenset(full_sync or ()), actor=user.username,

@@ -337,3 +337,27 @@ def test_the_upload_is_bounded(loaded: Api, admin: dict[str, str]) -> None:
     r = loaded.client.patch(f"{BASE}/elevators/{EAST_LIFT}", json={"address": "x" * 70_000},
                             headers=admin)
     assert r.status_code == 413
+
+
+def test_a_zone_boundary_saved_re_derives_its_lifts(loaded: Api, admin: dict[str, str]) -> None:
+    c = loaded.client
+    west = c.get(f"{BASE}/zones/{smallcity.WEST}", headers=admin).json()
+    (a, b, _c, d) = (west["geometry"]["coordinates"][0][0][0],
+                     west["geometry"]["coordinates"][0][0][1],
+                     west["geometry"]["coordinates"][0][1][0],
+                     west["geometry"]["coordinates"][0][2][1])
+    wide = smallcity.node(smallcity.N - 1, 0)[0] + smallcity.STEP  # past the east edge
+    ring = [[a, b], [wide, b], [wide, d], [a, d], [a, b]]
+    bad = c.patch(f"{BASE}/zones/{smallcity.WEST}", headers=admin,
+                  json={"geometry": {"type": "Polygon", "coordinates": [[[a, b], [a, d]]]}})
+    assert bad.status_code == 422 and bad.json()["field"] == "geometry"
+    r = c.patch(f"{BASE}/zones/{smallcity.WEST}", headers=admin,
+                json={"geometry": {"type": "Polygon", "coordinates": [ring]}})
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"]["elevators"]["updated"] > 0  # the east lifts moved
+    assert c.get(f"{BASE}/elevators/{EAST_LIFT}", headers=admin).json()["zone"] == smallcity.WEST
+    log = c.get(f"{BASE}/changes", params={"key": EAST_LIFT}, headers=admin).json()["items"][0]
+    assert (log["action"], log["source"], log["actor"]) == ("update", "admin", "reg.admin")
+    assert log["fields"] == {"zone": [smallcity.EAST, smallcity.WEST]}
+    zone_log = c.get(f"{BASE}/changes", params={"kind": "zone"}, headers=admin).json()
+    assert "boundary" in zone_log["items"][0]["fields"]

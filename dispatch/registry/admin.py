@@ -15,7 +15,7 @@ second at 60,000 lifts on SQLite), which an admin editing one lift can afford.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -133,8 +133,9 @@ def _scoped(kind: str, stmt: Select[Any], viewer: Visibility) -> Select[Any]:
     return viewer.zones(stmt)
 
 
-_ROW = {"elevators": elevator_row, "organizations": organization_row, "teams": team_row,
-        "zones": zone_row}
+_ROW: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "elevators": elevator_row, "organizations": organization_row, "teams": team_row,
+    "zones": zone_row}
 _MODEL: dict[str, Any] = {"elevators": Elevator, "organizations": Organization, "teams": Team,
                           "zones": Zone}
 

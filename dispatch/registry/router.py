@@ -111,8 +111,8 @@ def import_files(user: Admin, session: SessionDep, settings: SettingsDep, now: N
             if path.exists():
                 raise Problem(422, "File given twice", f"files: {name} given twice",
                               field="files")
-            with path.open("wb") as out:  # spooled by the multipart parser; copied in pieces
-                shutil.copyfileobj(upload.file, out, 1024 * 1024)
+            with path.open("wb") as fh:  # spooled by the multipart parser; copied in pieces
+                shutil.copyfileobj(upload.file, fh, 1024 * 1024)
             paths.append(path)
         options = ImportOptions(dry_run=dry_run, skip_bad=skip_bad,
                                 full_sync=frozenset(full_sync or ()), actor=user.username,

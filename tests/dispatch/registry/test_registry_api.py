@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,14 @@ def test_update_writes_a_change_row_and_the_search_index(loaded: Api,
                                             "actor": "reg.admin"}, headers=admin).json()
     assert log["total"] == 1
     assert log["items"][0]["fields"]["address"][1] == "湖城市湖东区翡翠路88号"
+    at = loaded.clock.now  # the save's time is the request's clock
+    window = c.get(f"{BASE}/changes", headers=admin, params={
+        "since": (at - timedelta(seconds=1)).isoformat(),
+        "until": (at + timedelta(seconds=1)).isoformat()}).json()
+    assert [x["key"] for x in window["items"]] == [EAST_LIFT]
+    later = c.get(f"{BASE}/changes", headers=admin,
+                  params={"since": (at + timedelta(seconds=1)).isoformat(), "kind": "elevator"})
+    assert all(x["actor"] != "reg.admin" for x in later.json()["items"])
     # saving the same values again is no change and writes no row
     again = c.patch(f"{BASE}/elevators/{EAST_LIFT}", json={"address": "湖城市湖东区翡翠路88号"},
                     headers=admin)
@@ -283,7 +292,7 @@ def test_office_sees_its_region_only(loaded: Api, admin: dict[str, str]) -> None
     with loaded.db() as s:
         west_id = s.scalar(select(Zone.id).where(Zone.code == smallcity.WEST))
         expected = s.scalar(select(func.count()).select_from(Elevator)
-                            .where(Elevator.zone_id == west_id))
+                            .where(Elevator.zone_id == west_id)) or 0
         west_teams = set(s.scalars(select(Team.code).where(Team.district == "湖西区")))
         west_orgs = set(s.scalars(select(Organization.code)
                                   .where(Organization.region == smallcity.WEST)))

@@ -8,8 +8,10 @@ save builds the one row an import file would hold — the row as it is now (in t
 shape), overlaid with the fields sent — and runs it through :func:`importer.import_read`.
 Nothing here validates on its own; a refused row is answered with the importer's issues.
 
-The price: an elevator save loads the elevators' comparable state as an import does (about a
-second at 60,000 lifts on SQLite), which an admin editing one lift can afford.
+The price: an elevator or zone save loads every lift's comparable state as an import does
+(the "database state" stage, 0.1–0.8 s at 60,500 lifts in the re-import runs of
+docs/benchmarks.md; not measured separately for one-row saves), which an admin editing one row
+can afford.
 """
 
 from __future__ import annotations

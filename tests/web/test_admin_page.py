@@ -122,6 +122,17 @@ def test_admin_upload_shows_the_bad_row(site: Site, pw: Any, tmp_path: Path) -> 
     page.fill("#q", "新维保")
     page.press("#q", "Enter")
     page.wait_for_selector("#list tbody tr[data-key='91140000MA0NEW1']")
+    # a new organization from the form: a missing kind is named on its field
+    page.click("#btn-new")
+    page.fill("#fields input[name='code']", "91140000MA0NEW3")
+    page.fill("#fields input[name='name']", "表单新建维保公司")
+    page.click("#btn-save")
+    page.wait_for_selector("label.has-error[data-field='kind']")
+    assert "maintenance_company" in page.inner_text(".ferr[data-for='kind']")
+    page.select_option("#fields select[name='kind']", "maintenance_company")
+    page.click("#btn-save")
+    page.wait_for_selector("#form-ok:has-text('已新建')")
+    assert page.is_disabled("#fields input[name='code']")  # now an existing row
     assert page.get_attribute("#export-link", "href") == "/api/v1/registry/export"
     assert errors == []
 

@@ -206,7 +206,7 @@
       let input;
       if (type === "sel" || type === "bool") {
         const opts = (type === "bool" ? BOOL : choices);
-        input = `<select name="${name}"${dis}>${st.creating && type !== "bool" && name !== "crs" ? '<option value=""></option>' : ""}` +
+        input = `<select name="${name}"${dis}>${st.creating && name !== "crs" ? '<option value=""></option>' : ""}` +
           opts.map((o) => `<option value="${o}"${o === val ? " selected" : ""}>${type === "bool" ? R.t(o === "true" ? "yes" : "no") : o}</option>`).join("") + "</select>";
       } else if (type === "json") {
         input = `<textarea name="${name}"${dis}>${R.esc(val)}</textarea>`;

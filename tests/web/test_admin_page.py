@@ -72,7 +72,7 @@ def test_admin_edits_an_elevator_and_sees_the_change(site: Site, pw: Any) -> Non
     page.fill("input[name='floors']", "18")
     page.click("#btn-save")
     page.wait_for_selector("#form-ok:has-text('已保存')")
-    assert "（东门）" in page.inner_text("#list tbody")
+    page.wait_for_selector("#list tbody tr[data-key]:has-text('（东门）')")  # list reloaded
     shot(page, "admin-elevator-saved")
 
     page.click("#tabs button[data-tab='changes']")

@@ -155,11 +155,12 @@
   }
 
   // ------------------------------------------------------------ list
+  let listSeq = 0, changesSeq = 0;  // only the latest request's answer is shown
   async function loadList() {
-    const kind = st.tab;
+    const kind = st.tab, seq = ++listSeq;
     const params = new URLSearchParams({ limit: PAGE, offset: st.offset, q: $("#q").value.trim() });
     const data = await R.api("GET", `${API}/${kind}?${params}`);
-    if (kind !== st.tab) return;
+    if (kind !== st.tab || seq !== listSeq) return;
     st.rows = data.items; st.total = data.total;
     renderList();
   }
@@ -321,7 +322,9 @@
     const params = new URLSearchParams({ limit: PAGE, offset: st.chOffset });
     for (const k of ["kind", "key", "actor"]) if (f.get(k)) params.set(k, f.get(k).trim());
     for (const k of ["since", "until"]) if (f.get(k)) params.set(k, new Date(f.get(k) + "T00:00:00").toISOString());
+    const seq = ++changesSeq;
     const data = await R.api("GET", `${API}/changes?${params}`);
+    if (seq !== changesSeq) return;
     st.changes = data.items; st.chTotal = data.total;
     renderChanges(data.items);
   }

@@ -25,6 +25,7 @@ from dispatch.ops.metrics import forget_this_process
 from dispatch.planning.router import page_router as coverage_page_router  # issue 17
 from dispatch.planning.router import router as planning_router  # issue 17
 from dispatch.registry.reports_router import router as expired_maintenance_router
+from dispatch.registry.router import router as registry_router  # issue 13: admin API
 from dispatch.reports.router import page_router as office_page_router
 from dispatch.reports.router import router as reports_router
 from dispatch.routing import router_for
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_ops(app, settings)  # issue 18: /healthz /readyz /metrics, request logs and ids
     install_outage_handler(app)  # issue 12: 503 problem+json while the database is down
     app.add_middleware(RequestGuard, limits=Limits(  # issue 12: body limits, input screening
-        default=settings.body_limit_bytes, telemetry=settings.body_limit_telemetry_bytes))
+        default=settings.body_limit_bytes, telemetry=settings.body_limit_telemetry_bytes,
+        registry_import=settings.body_limit_registry_import_bytes))
     app.add_middleware(OriginCheck, allowed=allowed_origins(  # issue 12: cross-site writes
         settings.public_base_url, settings.allowed_origins))
     install_openapi(app)  # issue 12: problem+json answers in the OpenAPI document
@@ -121,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(link_router)
     app.include_router(twilio_router)
     app.include_router(teams_router)
+    app.include_router(registry_router)  # issue 13: /api/v1/registry (admin page)
     return app

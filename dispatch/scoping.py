@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, TypeVarTuple
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.models import Assignment, Elevator, Incident, Team, User, Zone
+from dispatch.models import Assignment, Elevator, Incident, Organization, Team, User, Zone
 
 STAFF_ROLES: Final = frozenset({"operator", "supervisor", "office", "admin", "system"})
 """``system`` is no user's role: it is the server's own reading (``Visibility.internal``)."""
@@ -126,6 +126,39 @@ class Visibility:
         if self.region_zone_id is not None:
             return stmt.where(column == self.region_zone_id)
         return stmt
+
+    def organizations(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        """Registry reads of organizations (issue 13, admin page): an office with a region
+        reads those whose ``region`` is its zone's code; everyone else reads all."""
+        if self.region_zone_id is not None:
+            return stmt.where(Organization.region.in_(
+                select(Zone.code).where(Zone.id == self.region_zone_id)))
+        return stmt
+
+    def registry_teams(self, stmt: Select[*Ts]) -> Select[*Ts]:
+        """Registry reads of teams (admin page): an office with a region reads the teams
+        based in it (``Team.district``, derived from the zone polygons); crews none."""
+        if self.is_crew:
+            return stmt.where(false())
+        if self.region_zone_id is not None:
+            return stmt.where(Team.district.in_(
+                select(Zone.name).where(Zone.id == self.region_zone_id)))
+        return stmt
+
+    def registry_changes(self, stmt: Select[*Ts], kind: Any, key: Any) -> Select[*Ts]:
+        """Change-log rows (``kind``/``key`` columns) of the registry rows this user may
+        read: an office with a region sees the changes of its zone, its elevators, teams and
+        organizations (as they are now)."""
+        if self.is_crew:
+            return stmt.where(false())
+        if self.region_zone_id is None:
+            return stmt
+        return stmt.where(or_(
+            and_(kind == "zone", key.in_(self.zones(select(Zone.code)))),
+            and_(kind == "elevator", key.in_(self.elevators(select(Elevator.register_code)))),
+            and_(kind == "team", key.in_(self.registry_teams(select(Team.code)))),
+            and_(kind == "organization",
+                 key.in_(self.organizations(select(Organization.code))))))
 
     def teams(self, stmt: Select[*Ts]) -> Select[*Ts]:
         """Crews see their own team; staff see every team (a city resource)."""

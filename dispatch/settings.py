@@ -294,6 +294,9 @@ class Settings(BaseSettings):
     body_limit_telemetry_bytes: int = Field(
         default=512 * 1024, ge=1024, description="Largest signed telemetry batch (bytes); "
         "500 events of ordinary size need about 150 KB.")
+    body_limit_registry_import_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Largest upload to the admin page's "
+        "registry import (bytes, all files together); 60,500 elevators as CSV are about 12 MB.")
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed logins for one username within "
         "login_lockout_min before further attempts get 429 until the window has passed.")

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse
 
 WEB = Path(__file__).resolve().parent.parent / "web"
-PAGES = {"/console": "console.html", "/crew": "crew.html", "/login": "login.html"}
+PAGES = {"/console": "console.html", "/crew": "crew.html", "/login": "login.html",
+         "/admin": "admin.html"}  # issue 13: the registry admin page
 
 
 async def page(request: Request) -> FileResponse:

@@ -57,7 +57,7 @@ from geo.zones import Zone as GeoZone
 from geo.zones import ZoneIndex
 
 __all__ = ["FULL_SYNC_KINDS", "ImportOptions", "ImportReport", "KindReport", "import_paths",
-           "import_with_settings", "rules_for", "snapper_for"]
+           "import_read", "import_with_settings", "rules_for", "snapper_for"]
 
 FULL_SYNC_KINDS = ("organizations", "teams", "elevators")
 CHUNK = 5_000
@@ -84,6 +84,9 @@ class ImportOptions:
     #: zone for roster boundaries (``import_with_settings`` fills it from the settings).
     role: str | None = None
     timezone: str | None = None
+    #: The change rows' ``source`` for every row (the admin page: ``"admin"``); None: the
+    #: file each row came from.
+    source: str | None = None
 
 
 @dataclass
@@ -185,9 +188,32 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
                  progress: ProgressFn | None = None) -> ImportReport:
     """Read, validate, plan and (unless a dry run or invalid) write one import."""
     t0 = time.perf_counter()
-    report = ImportReport(dry_run=options.dry_run)
     files, found_issues = discover(paths)
-    report.issues.extend(found_issues)
+    read: dict[str, FileRows] = {}
+    for i, (kind, path) in enumerate(files.items()):
+        if progress:
+            progress("read", i, len(files))
+        read[kind] = read_file(kind, path)
+    if progress:
+        progress("read", len(files), len(files))
+    report = import_read(session, read, rules=rules, snap=snap, options=options,
+                         progress=progress, issues=found_issues)
+    report.files = {k: str(p) for k, p in files.items()}
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def import_read(session: Session, read: dict[str, FileRows], *, rules: v.Rules,
+                snap: v.SnapFn | None, options: ImportOptions = ImportOptions(),
+                progress: ProgressFn | None = None, issues: Sequence[Issue] = ()
+                ) -> ImportReport:
+    """Validate, plan and (unless a dry run or invalid) write rows already read: the files of
+    :func:`import_paths`, or one record built by the admin API (the same rules and writes)."""
+    t0 = time.perf_counter()
+    report = ImportReport(dry_run=options.dry_run)
+    report.issues.extend(issues)
+    read = {k: read[k] for k in KINDS if k in read}
+    files = {k: r.path for k, r in read.items()}
     report.files = {k: str(p) for k, p in files.items()}
     for kind in options.full_sync:
         if kind not in FULL_SYNC_KINDS:
@@ -197,14 +223,8 @@ def import_paths(session: Session, paths: Sequence[str | Path], *, rules: v.Rule
             report.issues.append(Issue("--full-sync", None, None,
                                        f"--full-sync {kind} needs a {kind} file",
                                        f"全量同步{kind}需要提供{kind}文件"))
-    read: dict[str, FileRows] = {}
-    for i, (kind, path) in enumerate(files.items()):
-        if progress:
-            progress("read", i, len(files))
-        read[kind] = read_file(kind, path)
-        _count_errors(report, kind, read[kind].issues)
-    if progress:
-        progress("read", len(files), len(files))
+    for kind, rows in read.items():
+        _count_errors(report, kind, rows.issues)
     if any(i.severity == "error" for i in report.issues) and not options.skip_bad:
         report.seconds = time.perf_counter() - t0
         return report
@@ -577,7 +597,8 @@ def _write(session: Session, plans: dict[str, _Plan], derived: _Derived, state: 
     def log(kind: str, key: str, action: str, fields: dict[str, list[Any]], source: str | None
             ) -> None:
         changes.append({"kind": _SINGULAR[kind], "key": key, "action": action, "fields": fields,
-                        "actor": options.actor[:64], "source": source, "at": now})
+                        "actor": options.actor[:64], "source": options.source or source,
+                        "at": now})
 
     def apply(kind: str, table: Any, make: Callable[[str, dict[str, Any]], dict[str, Any]],
               extra: Callable[[str], dict[str, Any]] | None = None,
@@ -659,7 +680,7 @@ def _duty_through_service(session: Session, plan: _Plan, options: ImportOptions,
     for key, row_id, f, what in work:
         team = session.get(Team, row_id, with_for_update=True, populate_existing=True)
         assert team is not None
-        reason = f"registry import ({plan.sources.get(key, 'teams')})"
+        reason = f"registry import ({options.source or plan.sources.get(key, 'teams')})"
         if "retired" in what and not f["retired"]:
             team.retired = False  # listed again: back in the registry (duty as the file says)
         if "on_duty" in what and team.on_duty != f["on_duty"]:

@@ -30,6 +30,7 @@ COOKIE = b"rescue_token="
 
 # Routes that authenticate themselves (a signature, a crew link, a password): no login needed.
 DEVICE_PATHS = ("/api/v1/telemetry/events", "/api/v1/telemetry/heartbeat")
+REGISTRY_IMPORT_PATH = "/api/v1/registry/import"  # multipart upload of the import files
 OPEN_PATHS = ("/api/v1/auth/token", "/api/v1/auth/link", "/api/v1/auth/logout",
               *DEVICE_PATHS, "/twilio/")
 
@@ -42,10 +43,13 @@ class Limits:
     telemetry: int = 512 * 1024
     login: int = 4 * 1024
     twilio: int = 16 * 1024
+    registry_import: int = 32 * 1024 * 1024  # issue 13: a city's registry files
 
     def for_path(self, path: str) -> int:
         if path in DEVICE_PATHS:
             return self.telemetry
+        if path == REGISTRY_IMPORT_PATH:
+            return self.registry_import
         if path in ("/api/v1/auth/token", "/api/v1/auth/link", "/api/v1/auth/logout"):
             return self.login
         if path.startswith("/twilio/"):

@@ -217,7 +217,7 @@ function table(id, cols, rows) {
 
 function exportLinks(q) {
   document.querySelectorAll(".exports").forEach((el) => {
-    const qq = Object.assign({}, q);
+    const qq = Object.assign({ lang: LANG }, q);
     if (el.dataset.group) qq.group_by = el.dataset.group;
     if (el.dataset.table === "companies") qq.sort = document.getElementById("comp-sort").value;
     const s = new URLSearchParams(qq).toString();

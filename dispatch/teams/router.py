@@ -62,10 +62,12 @@ def gps_status(team_id: int, body: GpsStatusIn, user: CrewUser, viewer: ViewerDe
     last = last_gps_status(session, [team_id]).get(team_id)
     current = last[0] if last else "ok"
     if current != body.state:
-        session.add(TeamEvent(team_id=team_id, type="gps_" + body.state, actor=user.username,
-                              role=user.role, source="crew", reason=None, at=now,
-                              payload={"state": body.state}))
+        ev = TeamEvent(team_id=team_id, type="gps_" + body.state, actor=user.username,
+                       role=user.role, source="crew", reason=None, at=now,
+                       payload={"state": body.state})
+        session.add(ev)
         session.flush()
+        duty.queue_live(session, duty.gps_message(ev))  # the team panel follows live
     return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0]
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from dispatch.teams.models import TeamEvent
 from tests.conftest import Api
+from tests.dispatch.stream_helpers import connect, recv, recv_until
 
 
 def team_row(api: Api, headers: dict[str, str], team_id: int) -> dict[str, object]:
@@ -50,3 +51,18 @@ def test_gps_status_is_for_the_own_team_and_checked(api: Api, net) -> None:
     r = api.client.post(f"/api/v1/teams/{net.a_near}/gps-status", headers=op,
                         json={"state": "denied"})
     assert r.status_code == 403
+
+
+def test_the_console_learns_it_live(api: Api, net) -> None:
+    crew = api.user("crew", team_id=net.a_near, username="crew-gps3")
+    op = api.user("operator")
+    with connect(api.client, op) as ws:
+        recv(ws)
+        recv_until(ws, "ready")
+        r = api.client.post(f"/api/v1/teams/{net.a_near}/gps-status", headers=crew,
+                            json={"state": "unavailable"})
+        assert r.status_code == 200, r.text
+        msg = recv(ws)
+        assert msg["type"] == "team_gps" and msg["team_id"] == net.a_near
+        assert msg["data"]["state"] == "unavailable"
+        assert msg["team"]["gps_status"] == "unavailable"

@@ -325,6 +325,7 @@
     try { me = await fetch("/api/v1/auth/me", { credentials: "same-origin" }); }
     catch (e) { restore(); setConn(); return; }  // offline: the last job; start() again when online
     if (me.status === 401) {
+      localStorage.removeItem(LAST_KEY);  // signed out: no job of the last session stays offline
       if (link) { $("#link-error").hidden = false; $("#jobs").hidden = true; return; }
       location.href = "/login?next=/crew"; return;
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -74,10 +74,33 @@ def serve(
     from dispatch.ops.serving import uvicorn_options
 
     get_settings().resolved_secret_key()  # workers must share one generated key
-    _announce(_follow_port(host, port))
-    uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port, workers=workers,
-                reload=reload,
-                **uvicorn_options(get_settings(), workers))  # issue 18: metrics dir, logs
+    base = _follow_port(host, port)
+    options = uvicorn_options(get_settings(), workers)  # issue 18: metrics dir, logs
+    if workers > 1 or reload:  # a supervisor process: announce before it starts the workers
+        _announce(base)
+        uvicorn.run("dispatch.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, reload=reload, **options)
+        return
+    config = uvicorn.Config("dispatch.app:create_app", factory=True, host=host, port=port,
+                            **options)
+    server = announcing_server(config, base)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # the port is taken, or startup failed (uvicorn said why)
+
+
+def announcing_server(config: Any, base: str) -> Any:
+    """A uvicorn server that prints the pages' addresses once it listens, so that the last
+    lines of ``make run`` are the URLs to open (not uvicorn's startup lines)."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                _announce(base)
+
+    return AnnouncingServer(config)
 
 
 def _follow_port(host: str, port: int) -> str:

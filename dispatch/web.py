@@ -1,4 +1,5 @@
-"""The pages: operator console (``/console``), crew phone page (``/crew``) and the login page.
+"""The pages: operator console (``/console``), crew phone page (``/crew``, with its offline
+service worker ``/crew-sw.js``) and the login page.
 
 The HTML files hold no data (every figure comes from the API with the user's token), so they
 are plain files served as they are; ``/`` sends a browser to the console, whose script shows
@@ -24,6 +25,12 @@ async def page(request: Request) -> FileResponse:
                         headers={"Cache-Control": "no-cache"})
 
 
+async def crew_worker(request: Request) -> FileResponse:
+    """The crew page's service worker, at the root so that its scope may cover ``/crew``."""
+    return FileResponse(WEB / "static" / "crew-sw.js", media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+
 async def home(request: Request) -> RedirectResponse:
     return RedirectResponse("/console", status_code=307)
 
@@ -35,5 +42,6 @@ def static_files() -> StaticFiles:
 
 router = APIRouter()
 router.add_route("/", home, methods=["GET"], include_in_schema=False)
+router.add_route("/crew-sw.js", crew_worker, methods=["GET"], include_in_schema=False)
 for _path in PAGES:
     router.add_route(_path, page, methods=["GET"], include_in_schema=False)

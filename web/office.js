@@ -17,6 +17,12 @@ const T = {
     month: "月份", rescue_code: "救援码", address: "地址", district: "区域", company: "维保单位",
     use_unit: "使用单位", three_no: "三无", name: "名称", elevators: "电梯数", n: "样本",
     loading: "加载中…", failed: "加载失败", min: "分", s: "秒", key: "分组", count: "次数",
+    logout: "退出", logout_switch: "退出并换账号登录", denied_title: "无权查看本页面",
+    denied_text: "本页面（响应时效考核）仅供监管部门账号（office）、值班主管和系统管理员查看。当前登录的是{role}账号 {user}，请退出后用有权限的账号登录。",
+    role_operator: "调度员", role_crew: "救援队", role_supervisor: "值班主管", role_office: "监管部门", role_admin: "管理员",
+    login_failed: "用户名或密码错误", login_throttled: "登录尝试过多，请稍后再试",
+    stale: "以下为上一次查询的数据（已置灰）", trend_note: "空心红点：该月样本少于 30 起，比率波动大；悬停可看样本数 n",
+    small_n: "样本少",
   },
   en: {
     title: "Elevator entrapment rescue · response review", other_lang: "中文", login: "Sign in",
@@ -37,6 +43,13 @@ const T = {
     district: "District", company: "Maintenance company", use_unit: "Use unit", three_no: "三无",
     name: "Name", elevators: "Elevators", n: "n", loading: "Loading…", failed: "Failed",
     min: "min", s: "s", key: "Group", count: "count",
+    logout: "Sign out", logout_switch: "Sign out and use another account", denied_title: "You may not see this page",
+    denied_text: "This page (response review) is for office (market-supervision / emergency office) accounts, supervisors and administrators. You are signed in as {user} ({role}); sign out and sign in with an account that may see it.",
+    role_operator: "operator", role_crew: "crew", role_supervisor: "supervisor", role_office: "office", role_admin: "administrator",
+    login_failed: "Wrong user name or password", login_throttled: "Too many attempts; try again later",
+    stale: "the figures below are from the previous query (greyed out)",
+    trend_note: "Hollow red points: fewer than 30 cases that month, the rate is noisy; hover for n",
+    small_n: "small n",
   },
 };
 const params = new URLSearchParams(location.search);
@@ -52,11 +65,27 @@ function applyI18n() {
   document.getElementById("lang").href = "?" + other.toString();
 }
 
+const OFFICE_ROLES = new Set(["office", "supervisor", "admin"]);
+const SMALL_N = 30;
+
+async function signOut() {
+  try { await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" }); } catch (e) { /* offline */ }
+  location.reload();
+}
+
+function showDenied(me) {
+  document.getElementById("app").hidden = true;
+  document.getElementById("denied").hidden = false;
+  document.getElementById("denied-text").textContent = t("denied_text")
+    .replace("{role}", t("role_" + me.role)).replace("{user}", me.display_name || me.username);
+  document.body.dataset.ready = "denied";
+}
+
 async function api(path, q) {
   const url = path + (q ? "?" + new URLSearchParams(q).toString() : "");
   const r = await fetch(url, { credentials: "same-origin" });
   if (r.status === 401) { showLogin(); throw new Error("401"); }
-  const body = await r.json();
+  const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.detail || body.title || r.status);
   return body;
 }
@@ -123,15 +152,31 @@ function renderHistogram(h) {
   });
 }
 
+/* A month with few cases can swing the rate: n in the tooltip, hollow red points when n < 30. */
 function renderTrend(rows) {
+  const series = (label, rateKey, nKey, color) => {
+    const ns = rows.map((r) => r[nKey]);
+    const small = ns.map((n) => n != null && n < SMALL_N);
+    return { label, data: rows.map((r) => r[rateKey]), borderColor: color, ns,
+             pointRadius: small.map((x) => (x ? 6 : 3)),
+             pointBackgroundColor: small.map((x) => (x ? "#fff" : color)),
+             pointBorderColor: small.map((x) => (x ? "#c62828" : color)),
+             pointBorderWidth: small.map((x) => (x ? 2 : 1)) };
+  };
   chart("c-trend", {
     type: "line",
     data: { labels: rows.map((r) => r.key), datasets: [
-      { label: t("arr"), data: rows.map((r) => r.arrival_within_limit_rate), borderColor: "#0b6bcb" },
-      { label: t("r3"), data: rows.map((r) => r.response_3min_rate), borderColor: "#ef6c00" },
+      series(t("arr"), "arrival_within_limit_rate", "arrival_within_limit_n", "#0b6bcb"),
+      series(t("r3"), "response_3min_rate", "response_3min_n", "#ef6c00"),
     ] },
-    options: { scales: { y: { min: 0, max: 1, ticks: { callback: (v) => v * 100 + "%" } } } },
+    options: { scales: { y: { min: 0, max: 1, ticks: { callback: (v) => v * 100 + "%" } } },
+      plugins: { tooltip: { callbacks: { label: (c) => {
+        const n = c.dataset.ns[c.dataIndex];
+        return `${c.dataset.label}: ${pct(c.raw)} (n = ${n ?? "—"}${n != null && n < SMALL_N ? ", " + t("small_n") : ""})`;
+      } } } } },
   });
+  document.getElementById("c-trend").dataset.smallN = rows
+    .filter((r) => r.arrival_within_limit_n != null && r.arrival_within_limit_n < SMALL_N).map((r) => r.key).join(",");
 }
 
 function renderDistricts(rows) {
@@ -172,7 +217,7 @@ function table(id, cols, rows) {
 
 function exportLinks(q) {
   document.querySelectorAll(".exports").forEach((el) => {
-    const qq = Object.assign({}, q);
+    const qq = Object.assign({ lang: LANG }, q);
     if (el.dataset.group) qq.group_by = el.dataset.group;
     if (el.dataset.table === "companies") qq.sort = document.getElementById("comp-sort").value;
     const s = new URLSearchParams(qq).toString();
@@ -192,7 +237,7 @@ async function loadCompanies(q) {
 
 async function refresh() {
   const status = document.getElementById("status");
-  status.textContent = t("loading");
+  status.textContent = t("loading"); status.className = "";
   const q = query();
   try {
     const [all, months, districts, hours, hist, elev, units] = await Promise.all([
@@ -222,9 +267,15 @@ async function refresh() {
     await loadCompanies(q);
     exportLinks(q);
     status.textContent = `${all.from.slice(0, 10)} – ${all.to.slice(0, 10)}`;
+    document.getElementById("app").classList.remove("stale");
     document.body.dataset.ready = "1";
   } catch (e) {
-    if (e.message !== "401") status.textContent = t("failed") + ": " + e.message;
+    if (e.message === "401") return;
+    // the previous figures stay for comparison but are greyed out, with the error above them
+    document.getElementById("app").classList.add("stale");
+    status.className = "error";
+    status.textContent = `${t("failed")}: ${e.message} · ${t("stale")}`;
+    document.body.dataset.ready = "error";
   }
 }
 
@@ -233,12 +284,16 @@ async function start() {
   document.getElementById("login-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const r = await fetch("/api/v1/auth/token", { method: "POST", body: new URLSearchParams(new FormData(ev.target)), credentials: "same-origin" });
-    if (!r.ok) { document.getElementById("login-error").textContent = (await r.json()).title; return; }
+    if (!r.ok) { document.getElementById("login-error").textContent = t(r.status === 429 ? "login_throttled" : "login_failed"); return; }
     location.reload();
   });
   let me;
   try { me = await api("/api/v1/auth/me"); } catch (e) { return; }
   document.getElementById("who").textContent = `${me.display_name || me.username} · ${me.region || t("city")}`;
+  document.getElementById("logout").hidden = false;
+  document.getElementById("logout").addEventListener("click", signOut);
+  document.getElementById("denied-logout").addEventListener("click", signOut);
+  if (!OFFICE_ROLES.has(me.role)) { showDenied(me); return; }
   document.getElementById("app").hidden = false;
   const zones = await api("/api/v1/reports/zones");
   const sel = document.querySelector("select[name=district]");

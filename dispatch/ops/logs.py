@@ -127,6 +127,8 @@ def configure(fmt: str = "auto", level: str = "INFO") -> logging.Handler:
         lg.handlers = []
         lg.propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per outbound call, URLs
+    # alembic lists every plugin it loads at INFO (seven lines before the server starts)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
     access.handlers = []
     access.propagate = False
@@ -154,5 +156,6 @@ def uvicorn_log_config(fmt: str, level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"level": level.upper(), "propagate": True},
             "uvicorn.error": {"level": level.upper(), "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+            "alembic.runtime.plugins": {"level": "WARNING", "propagate": True},
         },
     }

@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from starlette.requests import Request
 
-from dispatch.deps import SessionDep, ViewerDep, require_roles
+from dispatch.deps import SessionDep, SettingsDep, ViewerDep, require_roles
 from dispatch.dispatching.views import assignment_out
 from dispatch.errors import Problem
 from dispatch.incidents import service as incidents
@@ -100,22 +101,33 @@ def _table(session: SessionDep, viewer: Visibility, table: str, p: service.Perio
             responses={200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-"
                                          "officedocument.spreadsheetml.sheet": {}}}})
 def export(table: Table, fmt: Literal["csv", "xlsx"], _: Reviewer, viewer: ViewerDep,
-           session: SessionDep,
+           session: SessionDep, settings: SettingsDep,
            from_: From, to: To, district: District = None, group_by: GroupBy | None = None,
            sort: Literal["rate", "late", "entrapments"] | None = None,
-           limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Response:
-    """Any table above as CSV (UTF-8 with BOM) or XLSX; the cells are the API's values."""
+           limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+           lang: Annotated[Literal["zh-CN", "en"] | None, Query(
+               description="the office page's language: its headers, minutes, percentages "
+               "and (summary) a total row; without it the API's keys and values")] = None,
+           ) -> Response:
+    """Any table above as CSV (UTF-8 with BOM) or XLSX; the cells are the API's values. The
+    file is named by the period's local dates (``RESCUE_TIMEZONE``), as the page shows them."""
     p = service.period(from_, to)
     data = _table(session, viewer, table, p, district, group_by, sort, limit)
-    rows = service.table_rows(table, data)
-    name = f"{table}_{p.start.date()}_{p.end.date()}"
+    rows = list(service.table_rows(table, data))
+    if lang is not None and table == "summary" and group_by is not None and rows:
+        total = service.summary(session, viewer, p, district=district, group_by=None)["rows"][0]
+        label = exports.TOTAL[lang]["city" if data.get("district") is None else "area"]
+        rows.append(service.flat({**total, "key": label}))
+    tz = ZoneInfo(settings.timezone)
+    name = f"{table}_{p.start.astimezone(tz).date()}_{p.end.astimezone(tz).date()}"
     if fmt == "csv":
-        return Response(exports.to_csv(rows), media_type="text/csv; charset=utf-8",
+        return Response(exports.to_csv(rows, lang=lang, group_by=group_by),
+                        media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     meta = {k: v for k, v in data.items() if k != "rows"}
     meta["definitions"] = "docs/kpis.md"
     return Response(
-        exports.to_xlsx(rows, title=table, meta=meta),
+        exports.to_xlsx(rows, title=table, meta=meta, lang=lang, group_by=group_by),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
 

@@ -169,8 +169,8 @@ class Hub:
 
     async def dispatch(self, msg: Message) -> None:
         seq = msg.get("seq")
-        if msg.get("type") in ("team_position", "team_duty"):  # no seq: the shared snapshot
-            self._positions_version += 1                       # must not outlive them
+        if msg.get("type") in ("team_position", "team_duty", "team_gps"):  # no seq: the shared
+            self._positions_version += 1  # snapshot must not outlive them
         if seq is not None:
             if seq in self._recent:
                 return

@@ -105,6 +105,18 @@ def duty_message(ev: TeamEvent) -> Message:
             "at": ev.at.isoformat(), "data": data}
 
 
+def gps_message(ev: TeamEvent) -> Message:
+    """The live message for a crew phone's geolocation report (issue 16); the hub adds the
+    team's row, whose ``gps_status`` the console's team panel shows."""
+    return {"seq": None, "type": "team_gps", "incident_id": None, "team_id": ev.team_id,
+            "at": ev.at.isoformat(), "data": {"event_id": ev.id, "state": ev.type[4:]}}
+
+
+def queue_live(session: Session, msg: Message) -> None:
+    """Send ``msg`` on the bus once the session commits (dropped on rollback)."""
+    session.info.setdefault(_PENDING, []).append(msg)
+
+
 def publish_duty_after_commit(factory: sessionmaker[Session], bus: EventBus) -> None:
     """Wire ``factory``'s sessions so queued duty changes reach ``bus`` once committed."""
 

@@ -13,11 +13,12 @@ from dispatch.events import Actor
 from dispatch.models import Team, User
 from dispatch.teams import duty
 from dispatch.teams.models import TeamEvent
-from dispatch.teams.schemas import DutyIn, TeamEventOut, TeamOut
-from dispatch.teams.service import team_views
+from dispatch.teams.schemas import DutyIn, GpsStatusIn, TeamEventOut, TeamOut
+from dispatch.teams.service import last_gps_status, team_views
 
 router = APIRouter(tags=["teams"])
 DutyUser = Annotated[User, Depends(require_roles("crew", "supervisor", "admin"))]
+CrewUser = Annotated[User, Depends(require_roles("crew"))]
 
 
 @router.get("/api/v1/teams", response_model=list[TeamOut])
@@ -46,6 +47,27 @@ def change_duty(team_id: int, body: DutyIn, user: DutyUser, viewer: ViewerDep,
     duty.set_duty(session, team, on_duty=body.on_duty, source=source, reason=reason, at=now,
                   actor=Actor(user.username, user.role, "app" if source == "crew" else "api"))
     session.flush()
+    return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0]
+
+
+@router.post("/api/v1/teams/{team_id}/gps-status", response_model=TeamOut)
+def gps_status(team_id: int, body: GpsStatusIn, user: CrewUser, viewer: ViewerDep,
+               session: SessionDep, settings: SettingsDep, now: Now) -> TeamOut:
+    """The crew phone reports that it cannot get a position (``denied``: location permission
+    refused; ``unavailable``: no fix) or that it works again (``ok``). The console's team
+    panel shows ``gps_status`` next to the GPS age until a fix arrives. Only a change is
+    recorded (a ``gps_*`` team event)."""
+    if not viewer.may_act_on_team(team_id) or session.get(Team, team_id) is None:
+        raise Problem(404, "Team not found", field="team_id")
+    last = last_gps_status(session, [team_id]).get(team_id)
+    current = last[0] if last else "ok"
+    if current != body.state:
+        ev = TeamEvent(team_id=team_id, type="gps_" + body.state, actor=user.username,
+                       role=user.role, source="crew", reason=None, at=now,
+                       payload={"state": body.state})
+        session.add(ev)
+        session.flush()
+        duty.queue_live(session, duty.gps_message(ev))  # the team panel follows live
     return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0]
 
 

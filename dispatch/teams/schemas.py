@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -47,6 +48,16 @@ class TeamOut(BaseModel):
     lat: float
     position_source: str
     position_at: datetime | None
+    gps_status: str | None = Field(
+        None, description="``denied`` or ``unavailable`` when the crew phone reported that it "
+        "cannot get a position (since the last fix); ``null`` otherwise")
+    gps_status_at: datetime | None = None
+
+
+class GpsStatusIn(BaseModel):
+    """What the crew phone's geolocation says: permission denied, no fix, or working."""
+
+    state: Literal["denied", "unavailable", "ok"]
 
 
 class TeamEventOut(BaseModel):

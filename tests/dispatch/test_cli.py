@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -88,3 +89,50 @@ def test_serve_announces_the_pages_on_the_port_it_uses(monkeypatch: pytest.Monke
         assert f"http://127.0.0.1:8311{page}" in out
     monkeypatch.delenv("RESCUE_PUBLIC_BASE_URL")
     get_settings.cache_clear()
+
+
+def test_serve_ends_its_output_with_the_pages_urls(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16 item 14: the URLs come after uvicorn's startup lines (the server announces
+    once it listens); the test's announce hook stops the server right away."""
+    import uvicorn
+
+    from bench._server import free_port
+    from dispatch import cli
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    seen: list[bool] = []
+    real_announce = cli._announce
+
+    def announce(b: str) -> None:
+        seen.append(server.started)
+        real_announce(b)
+        server.should_exit = True
+
+    monkeypatch.setattr(cli, "_announce", announce)
+    server = cli.announcing_server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"), base)
+    server.run()
+    assert seen == [True]  # announced after uvicorn's "running on" line, once
+    lines = [ln.strip() for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert [ln.split()[0] for ln in lines[-4:]] == [
+        f"{base}/console", f"{base}/crew", f"{base}/office", f"{base}/docs"]
+
+
+def test_pyproject_license_is_an_spdx_string() -> None:
+    """A ``project.license`` table makes setuptools print deprecation warnings on every
+    ``make run`` install; an SPDX string needs setuptools ≥ 77 in the build requirements."""
+    import tomllib
+
+    from dispatch.settings import ROOT
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in meta["build-system"]["requires"]

@@ -41,6 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         handset.build(s)
         factories.make_user(s, "office", username="office_city")
         factories.make_user(s, "office", username="office_qx", region="清徐县")
+        factories.make_user(s, "operator", username="op_desk", display_name="调度员钱")
         s.commit()
     settings = Settings(database_url=url, secret_key="browser-test-secret-0123456789abcdef",
                         var_dir=Path(tmp / "var"), run_jobs=False)
@@ -124,4 +125,68 @@ def test_a_district_office_sees_only_its_district(server: str, browser) -> None:
     page.goto(f"{server}/office?lang=en&from=2026-11-01&to=2026-12-01")
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("h1").inner_text().startswith("Elevator entrapment")
+    page.close()
+
+
+def test_a_wrong_role_is_told_who_may_see_the_page_and_can_sign_out(server: str,
+                                                                    browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server}/office")
+    page.fill("input[name=username]", "op_desk")
+    page.fill("input[name=password]", "wrong-password")
+    page.click("#login-form button")
+    page.wait_for_selector("#login-error:text('用户名或密码错误')")
+    page.fill("input[name=password]", factories.PASSWORD)
+    page.click("#login-form button")
+    page.wait_for_selector("body[data-ready='denied']", timeout=20_000)
+    text = page.locator("#denied").inner_text()
+    assert "无权查看" in text and "监管部门" in text and "调度员" in text and "调度员钱" in text
+    assert page.locator("#app").is_hidden()
+    assert page.locator("#logout").inner_text() == "退出"
+    page.click("#denied-logout")
+    page.wait_for_selector("#login:not([hidden])")
+    page.goto(f"{server}/office?lang=en")
+    page.fill("input[name=username]", "op_desk")
+    page.fill("input[name=password]", "wrong-password")
+    page.click("#login-form button")
+    page.wait_for_selector("#login-error:text('Wrong user name or password')")
+    page.close()
+
+
+def test_an_office_signs_out_from_the_header(server: str, browser) -> None:
+    page = browser.new_page()
+    login(page, server, "office_city")
+    page.click("#logout")
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.locator("#app").is_hidden()
+    page.close()
+
+
+def test_trend_marks_small_n_and_a_failed_query_greys_out_the_old_figures(server: str,
+                                                                          browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1500})
+    login(page, server, "office_city")
+    trend = "Chart.getChart(document.getElementById('c-trend'))"
+    # the hand-computed set has n = 7 in its month: a small-n point, with n in the tooltip
+    assert page.locator("#c-trend").get_attribute("data-small-n") == "2026-11"
+    assert page.evaluate(f"{trend}.data.datasets[0].ns") == [7]
+    assert page.evaluate(f"{trend}.data.datasets[0].pointBackgroundColor") == ["#fff"]
+    label = page.evaluate(f"{trend}.options.plugins.tooltip.callbacks.label("
+                          f"{{dataset: {trend}.data.datasets[0], dataIndex: 0, raw: 0.714}})")
+    assert "n = 7" in label and "样本少" in label
+    before = page.locator(".tile[data-kpi='entrapments'] .v").inner_text()
+    page.route("**/api/v1/reports/summary**", lambda route: route.fulfill(
+        status=503, content_type="application/problem+json",
+        body='{"title": "Database unavailable", "status": 503}'))
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("body[data-ready='error']")
+    assert "加载失败" in page.locator("#status").inner_text()
+    assert "Database unavailable" in page.locator("#status").inner_text()
+    assert "main.stale" == page.evaluate("document.querySelector('main.stale') ? 'main.stale' : ''")
+    assert page.locator(".tile[data-kpi='entrapments'] .v").inner_text() == before
+    assert float(page.evaluate("getComputedStyle(document.querySelector('.tiles')).opacity")) < 0.5
+    page.unroute("**/api/v1/reports/summary**")
+    page.click("#filters button[type=submit]")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("document.querySelector('main.stale')") is None
     page.close()

@@ -256,3 +256,12 @@ const Rescue = (() => {
   return { t, addText, stateName, eventName, setLang, getLang, applyText, api, ApiError, Stream,
            countdown, clockClass, hhmm, esc, el, minutes, wgs84ToGcj02 };
 })();
+
+/* issue 16 item 7 (crew page helper): the crew phone's geolocation report, shown with the
+ * team's GPS age — `gps_status` on a team row, live as the `team_gps` stream message. */
+Rescue.addText({
+  "zh-CN": { gps_status_denied: "定位权限被拒绝", gps_status_unavailable: "无法定位",
+             team_gps: "定位状态" },
+  en: { gps_status_denied: "location denied", gps_status_unavailable: "no position",
+        team_gps: "location status" },
+});

@@ -6,6 +6,7 @@
   const $ = (s) => document.querySelector(s);
   const QUEUE_KEY = "rescue_crew_queue";
   const SYNC_KEY = "rescue_crew_synced";
+  const LAST_KEY = "rescue_crew_last";   // the last team + jobs, shown when reloaded offline
   const OPEN = new Set(["offered", "accepted", "en_route", "on_scene", "released"]);
   const GPS_STATES = new Set(["accepted", "en_route", "on_scene"]);
   const CAUSES = ["external_power", "external_other", "human", "door_system", "control_system",
@@ -19,17 +20,34 @@
       duty_now_off: "当前：已下班，不会收到派单", duty_job_open: "有未完成的任务（警情 #{id}），完成后才能下班",
       duty_roster: "排班", duty_hold: "手动切换保持到下一个排班时间点", duty_by: "最近变更",
       duty_src_crew: "本队", duty_src_supervisor: "主管", duty_src_roster: "排班", duty_src_import: "导入",
-      duty_offline: "网络不可用，请稍后再试" },
+      duty_offline: "网络不可用，请稍后再试",
+      gps_wait: "正在获取位置…",
+      gps_denied: "无法获取位置：定位权限被拒绝。请在浏览器设置（地址栏左侧的锁形图标 → 网站设置 → 位置）中允许本网站使用位置，然后刷新本页；调度台已收到提示",
+      gps_unavailable: "无法获取位置（无定位信号或手机定位已关闭）。请打开手机的定位服务；调度台已收到提示",
+      offline_cached: "离线：显示的是最后同步的任务，操作会在联网后发送" },
     en: { duty_title: "Duty", duty_on: "On duty", duty_off: "Off duty", duty_now_on: "Now: on duty, receiving jobs",
       duty_now_off: "Now: off duty, no jobs will be offered", duty_job_open: "Finish the open job (incident #{id}) before going off duty",
       duty_roster: "Roster", duty_hold: "a manual switch holds until the next roster change", duty_by: "Last change",
       duty_src_crew: "crew", duty_src_supervisor: "supervisor", duty_src_roster: "roster", duty_src_import: "import",
-      duty_offline: "No network; try again in a moment" },
+      duty_offline: "No network; try again in a moment",
+      gps_wait: "Getting a position…",
+      gps_denied: "Cannot get a position: location permission was denied. Allow location for this site in the browser settings (lock icon left of the address → Site settings → Location), then reload; the console has been told",
+      gps_unavailable: "Cannot get a position (no signal or phone location off). Turn on location services; the console has been told",
+      offline_cached: "Offline: showing the last synced job; taps are sent when back online" },
   });
 
   function syncLang() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "EN"; }
   $("#btn-lang").onclick = () => { R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLang(); render(); };
-  function setConn(s) { const c = $("#conn"); c.className = "conn " + s; c.dataset.t = s; c.textContent = R.t(s); }
+  /* The badge: 离线 whenever the browser is offline, else the socket's state (实时 / 重连中). */
+  let streamState = "reconnecting";
+  function setConn(s) {
+    if (s) streamState = s;
+    const shown = navigator.onLine ? streamState : "offline";
+    const c = $("#conn"); c.className = "conn " + shown; c.dataset.t = shown; c.textContent = R.t(shown);
+    $("#offline-note").hidden = navigator.onLine;
+  }
+  window.addEventListener("offline", () => setConn());
+  window.addEventListener("online", () => { setConn(); if (!stream) start(); });
 
   // ------------------------------------------------------------------ offline queue
   function queue() { try { return JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]"); } catch (e) { return []; } }
@@ -66,7 +84,7 @@
         const item = q[0];
         try {
           const a = await send(item.url, item.body);
-          applyAssignment(a);
+          applyAssignment(a); remember();
           st.msg[item.assignmentId] = "";
         } catch (e) {
           if (!e.status) break;          // offline: keep it, try again later
@@ -90,17 +108,40 @@
     list.push(mine); list.sort((x, y) => x.id - y.id);
     row.assignments = list; row.assignment = mine;
   }
+  function showTeamName() {
+    const el = $("#team-name");
+    if (!st.team && !st.me) return;
+    delete el.dataset.t;  // the team's own name: the language switch must not replace it
+    el.textContent = st.team ? st.team.name : st.me.username;
+  }
+  function remember() {
+    try {
+      localStorage.setItem(LAST_KEY, JSON.stringify({ me: st.me, team: st.team,
+        incidents: [...st.incidents.values()].filter((r) => r.assignment && OPEN.has(r.assignment.state)) }));
+    } catch (e) { /* storage full: the page still works online */ }
+  }
+  /* Reloaded without network (the service worker served the page): the last synced job. */
+  function restore() {
+    let last = null;
+    try { last = JSON.parse(localStorage.getItem(LAST_KEY) || "null"); } catch (e) { last = null; }
+    if (!last) return false;
+    st.me = last.me; st.team = last.team;
+    st.incidents = new Map((last.incidents || []).map((r) => [r.id, r]));
+    showTeamName(); render();
+    document.body.dataset.ready = "cached";
+    return true;
+  }
   function onSnapshot(m) {
     st.me = m.me; st.team = m.teams[0] || null;
-    $("#team-name").textContent = st.team ? st.team.name : m.me.username;
+    showTeamName();
     st.incidents = new Map(m.incidents.map((r) => [r.id, r]));
-    markSynced(); render(); flush();
+    markSynced(); render(); flush(); remember();
     document.body.dataset.ready = "1";
   }
   function onEvent(m) {
     if (m.team && st.team && m.team.id === st.team.id) st.team = m.team;
     if (m.incident) st.incidents.set(m.incident.id, m.incident);
-    markSynced(); render();
+    markSynced(); render(); remember();
   }
   function jobs() {
     const out = [];
@@ -220,19 +261,39 @@
   }, 1000);
 
   // ------------------------------------------------------------------ GPS (every 10 s while a job is open)
-  let watchId = null, lastFix = null, gpsTimer = null;
+  /* gpsState: off (no job), wait (asked, no fix yet), on (fixes coming), denied, unavailable.
+   * denied / unavailable are told to the console (team panel) once per change. */
+  let watchId = null, lastFix = null, gpsTimer = null, gpsState = "off", gpsTold = "ok";
   function gps(on) {
-    const label = $("#gps");
-    if (on && watchId === null && navigator.geolocation && st.team) {
-      watchId = navigator.geolocation.watchPosition((p) => { lastFix = p; },
-        () => {}, { enableHighAccuracy: true, maximumAge: 5000 });
-      gpsTimer = setInterval(sendFix, 10000);
-      setTimeout(sendFix, 1500);
+    if (on && watchId === null && st.team) {
+      if (!navigator.geolocation) { gpsState = "unavailable"; tellGps("unavailable"); }
+      else {
+        gpsState = lastFix ? "on" : "wait";
+        watchId = navigator.geolocation.watchPosition((p) => {
+          lastFix = p; gpsState = "on"; showGps(); tellGps("ok");
+        }, (err) => {
+          gpsState = err && err.code === 1 ? "denied" : "unavailable";
+          showGps(); tellGps(gpsState);
+        }, { enableHighAccuracy: true, maximumAge: 5000 });
+        gpsTimer = setInterval(sendFix, 10000);
+        setTimeout(sendFix, 1500);
+      }
     } else if (!on && watchId !== null) {
       navigator.geolocation.clearWatch(watchId); clearInterval(gpsTimer); watchId = null;
+      gpsState = "off";
     }
-    label.className = "gps " + (watchId !== null ? "on" : "");
-    label.textContent = R.t(watchId !== null ? "gps_on" : "gps_off");
+    showGps();
+  }
+  function showGps() {
+    const label = $("#gps");
+    label.className = "gps " + gpsState;
+    label.dataset.state = gpsState;
+    label.textContent = R.t("gps_" + gpsState);
+  }
+  async function tellGps(state) {
+    if (state === gpsTold || !st.team || !navigator.onLine) return;
+    try { await send(`/api/v1/teams/${st.team.id}/gps-status`, { state }); gpsTold = state; }
+    catch (e) { /* told again on the next change or reload */ }
   }
   async function sendFix() {
     if (!lastFix || !st.team || !navigator.onLine) return;
@@ -246,7 +307,10 @@
 
   // ------------------------------------------------------------------ start (with ?t= link login)
   R.setLang(R.getLang()); syncLang(); showSync();
-  (async () => {
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/crew-sw.js", { scope: "/crew" }).catch(() => { /* http: no worker */ });
+  }
+  async function start() {
     const params = new URLSearchParams(location.search);
     const link = params.get("t");
     if (link) {
@@ -257,12 +321,17 @@
         if (!r.ok && r.status !== 404 && r.status !== 405) { /* expired link: an existing session may still work */ }
       } catch (e) { /* offline: an existing session may still work */ }
     }
-    const me = await fetch("/api/v1/auth/me", { credentials: "same-origin" });
+    let me;
+    try { me = await fetch("/api/v1/auth/me", { credentials: "same-origin" }); }
+    catch (e) { restore(); setConn(); return; }  // offline: the last job; start() again when online
     if (me.status === 401) {
+      localStorage.removeItem(LAST_KEY);  // signed out: no job of the last session stays offline
       if (link) { $("#link-error").hidden = false; $("#jobs").hidden = true; return; }
       location.href = "/login?next=/crew"; return;
     }
     stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
     stream.start();
-  })();
+  }
+  setConn();
+  start();
 })();

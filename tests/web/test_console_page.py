@@ -7,6 +7,7 @@ and what reached the server.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -86,4 +87,64 @@ def test_double_click_records_one_incident(site: Site, pw: Any) -> None:
     row = page.inner_text(f"#board tr[data-id='{new[0]['id']}']")
     assert "重复来电" not in row
     assert errors == []
+    ctx.close()
+
+
+def test_messages_and_timeline_are_readable(site: Site, pw: Any) -> None:
+    """Item 4: a bad phone is one zh-CN sentence naming the field once; the timeline reads as
+    sentences with times on the centre's clock; the API names the override's field ``reason``."""
+    _, browser = pw
+    ctx = desk(browser)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page, site.base, site.operator)
+    pick_elevator(page, site.extra_codes[0])
+    page.fill("#f-phone", "12345")
+    page.click("#f-record")
+    page.wait_for_selector("#f-error:not(:empty)")
+    msg = page.inner_text("#f-error")
+    assert msg.startswith("来电号码：不是有效的电话号码"), msg
+    assert "Value error" not in msg and "caller_phone" not in msg
+    page.fill("#f-phone", "13812345678")
+    page.click("#f-dispatch")
+    row = page.wait_for_selector("#board tbody tr.selected")
+    incident = int(row.get_attribute("data-id"))
+    page.wait_for_selector("#detail tr[data-type='offered']")
+    timeline = page.inner_text("#detail")
+    assert "派单给" in timeline and "须在" in timeline
+    for raw in ("accept_by", "assignment_id", "from:", "+00:00", "offer_sms"):
+        assert raw not in timeline, raw
+    assert "派单短信" in timeline and "救援队" in timeline
+    ev = page.evaluate("""() => { const c = document.querySelector("#detail tr[data-type='offered'] td.ev");
+        const r = document.createRange(); r.selectNodeContents(c);
+        return [c.textContent, r.getClientRects().length]; }""")
+    assert ev == ["派单", 1]  # one line, not one character per line
+    # the accept-by time is on the centre's clock (UTC+8), whatever the PC's zone
+    detail = page.request.get(f"{site.base}/api/v1/incidents/{incident}").json()
+    offered = next(e for e in detail["timeline"] if e["type"] == "offered")
+    local = datetime.fromisoformat(offered["payload"]["accept_by"]).astimezone(
+        timezone(timedelta(hours=8))).strftime("%H:%M:%S")
+    assert local in timeline
+    team = detail["assignments"][0]["team_id"]
+    r = page.request.post(f"{site.base}/api/v1/incidents/{incident}/dispatch",
+                          data={"team_id": team})
+    assert r.status == 422 and r.json()["field"] == "reason"
+    assert r.json()["code"] == "invalid_request"
+    assert "Value error" not in r.json()["errors"][0]["message"]
+    shot(page, "console-timeline")
+    assert errors == []
+    ctx.close()
+
+
+def test_english_messages(site: Site, pw: Any) -> None:
+    _, browser = pw
+    ctx = desk(browser, "en")
+    page = ctx.new_page()
+    login(page, site.base, site.operator)
+    pick_elevator(page, site.extra_codes[0])
+    page.fill("#f-phone", "12345")
+    page.click("#f-record")
+    page.wait_for_selector("#f-error:not(:empty)")
+    assert page.inner_text("#f-error").startswith("Caller phone: not a phone number")
     ctx.close()

@@ -115,16 +115,81 @@ const Rescue = (() => {
     en: {},
   };
 
+  /* The shared label table (web/static/labels.json): event types, problem codes, notification
+   * names, states, validation messages, each in zh-CN and English (tests/web/test_labels.py). */
+  let LABELS = {};
+  const labelsReady = fetch("/static/labels.json", { credentials: "same-origin" })
+    .then((r) => r.json()).then((j) => { LABELS = j; }).catch(() => {});
+  function label(section, key) {
+    const e = (LABELS[section] || {})[key];
+    return e ? (e[lang] || e.en) : null;
+  }
+  const SEP = /(，|；|, |; )/;
+  /* A timeline row as a sentence ("派单给 并州一组（1级），预计 12 分钟到达，须在 13:23:12 前接单"),
+   * times on the centre's clock; a clause whose value is missing is left out. */
+  function eventText(e) {
+    const p = e.payload || {};
+    const v = {
+      team_name: p.team_name, level: p.level, reason: p.reason, released_count: p.released_count,
+      eta: p.eta_s != null ? minutes(p.eta_s) : null, accept_by: p.accept_by ? hhmm(p.accept_by) : null,
+      cause: p.cause_code ? t("c_" + p.cause_code) : null, merged_into: p.merged_into,
+      report_id: p.report_id, minutes_left: p.seconds_left != null ? minutes(p.seconds_left) : null,
+      minutes_trapped: p.minutes_trapped, deadline: p.deadline ? hhmm(p.deadline) : null,
+      from: typeof p.from === "string" ? stateName(p.from) : p.from,
+      to: typeof p.to === "string" ? stateName(p.to) : p.to,
+      waiting: p.waiting, free_teams: p.free_teams, channel: p.channel ? t("ch_" + p.channel) : null,
+      trapped_count: p.trapped_count, zone: p.zone,
+    };
+    const tpl = label("event_text", e.type);
+    let text;
+    if (tpl) {
+      const parts = tpl.split(SEP);
+      const out = [];
+      for (let i = 0; i < parts.length; i += 2) {
+        const seg = parts[i];
+        const keys = [...seg.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        if (keys.some((k) => v[k] == null || v[k] === "")) continue;
+        if (out.length) out.push(parts[i - 1]);
+        out.push(seg.replace(/\{(\w+)\}/g, (_, k) => String(v[k])));
+      }
+      text = out.join("").replace(/[：:]\s*$/, "");
+    }
+    if (!text) text = eventName(e.type) + (p.reason ? (lang === "en" ? ": " : "：") + p.reason : "");
+    if (p.override_reason) text += lang === "en" ? ` (chosen: ${p.override_reason})` : `（指定理由：${p.override_reason}）`;
+    if (p.on_behalf_of_team) text += lang === "en" ? " (entered for the team)" : "（代队伍登记）";
+    if (p.automatic) text += lang === "en" ? " (automatic)" : "（自动）";
+    return text;
+  }
+  function validationText(e) {
+    const en = lang === "en";
+    const field = label("fields", e.field) || e.field;
+    let m = label("validation", e.type);
+    if (e.type === "value_error" || !m) {
+      const key = Object.keys(LABELS.value_errors || {}).find((k) => (e.message || "").startsWith(k));
+      m = key ? label("value_errors", key) : (m || e.message);
+    }
+    m = String(m || "").replace(/\{(\w+)\}/g, (_, k) => (e.ctx && e.ctx[k] != null ? e.ctx[k] : ""));
+    return field && field !== "body" ? `${field}${en ? ": " : "："}${m}` : m;
+  }
+  /* What a failed API call says to the user, in the page language. */
+  function problemText(status, body) {
+    if (!body) return `HTTP ${status}`;
+    if (Array.isArray(body.errors) && body.errors.length && body.errors[0].type)
+      return body.errors.map(validationText).join(lang === "en" ? "; " : "；");
+    return label("problems", body.code) || body.detail || body.title || `HTTP ${status}`;
+  }
+  function notificationName(section, key) { return label(section, key) || key || ""; }
+
   /* A page or panel brings its own strings: addText({ "zh-CN": {...}, en: {...} }). */
   function addText(tables) {
     for (const [l, kv] of Object.entries(tables)) TEXT[l] = Object.assign(TEXT[l] || {}, kv);
   }
   function t(key) { return (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key; }
   function stateName(s) {
-    return (STATES[lang] && STATES[lang][s]) || (STATES.en[s]) || (s || "").replace(/_/g, " ");
+    return label("states", s) || (STATES[lang] && STATES[lang][s]) || (STATES.en[s]) || (s || "").replace(/_/g, " ");
   }
   function eventName(s) {
-    return (EVENTS[lang] && EVENTS[lang][s]) || (s || "").replace(/_/g, " ");
+    return label("events", s) || (EVENTS[lang] && EVENTS[lang][s]) || (s || "").replace(/_/g, " ");
   }
   function setLang(l) {
     lang = l; localStorage.setItem(LANG_KEY, l);
@@ -141,7 +206,7 @@ const Rescue = (() => {
 
   class ApiError extends Error {
     constructor(status, body) {
-      super((body && (body.detail || body.title)) || `HTTP ${status}`);
+      super(problemText(status, body));
       this.status = status; this.body = body;
     }
   }
@@ -219,9 +284,18 @@ const Rescue = (() => {
     if (ms <= 10 * 60 * 1000) return "warn";
     return "ok";
   }
+  /* Times on the centre's clock (its zone comes from /api/v1/geo/config), not the PC's. */
+  let clockFmt = null;
+  function setTimeZone(zone) {
+    try {
+      clockFmt = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit",
+                                                    second: "2-digit", hourCycle: "h23" });
+    } catch (e) { clockFmt = null; }
+  }
   function hhmm(iso) {
     if (!iso) return "";
     const d = new Date(iso);
+    if (clockFmt) return clockFmt.format(d);
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   }
   function esc(s) {
@@ -253,6 +327,7 @@ const Rescue = (() => {
     return [lon + dLon, lat + dLat];
   }
 
-  return { t, addText, stateName, eventName, setLang, getLang, applyText, api, ApiError, Stream,
+  return { t, addText, stateName, eventName, eventText, problemText, notificationName, label,
+           labelsReady, setTimeZone, setLang, getLang, applyText, api, ApiError, Stream,
            countdown, clockClass, hhmm, esc, el, minutes, wgs84ToGcj02 };
 })();

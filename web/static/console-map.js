@@ -24,6 +24,7 @@ const ConsoleMap = (() => {
     let cfg = { tile_url: null, tile_crs: "wgs84", tile_attribution: "" };
     try { cfg = await Rescue.api("GET", "/api/v1/geo/config"); } catch (e) { /* offline base only */ }
     gcj = cfg.tile_crs === "gcj02";
+    if (cfg.timezone) Rescue.setTimeZone(cfg.timezone);
     if (cfg.tile_url) {
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution, maxZoom: 19 }).addTo(map);
     }

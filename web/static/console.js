@@ -205,11 +205,6 @@
       state.detail = d; renderDetail();
     } catch (e) { $("#detail").textContent = e.message; }
   }
-  function payloadText(p) {
-    const keep = Object.entries(p || {}).filter(([k, v]) => k !== "via" && v !== null && v !== "" &&
-      typeof v !== "object");
-    return keep.map(([k, v]) => `${k}: ${v}`).join(" · ");
-  }
   function rankingTable(a) {
     if (!a || !a.ranking || !a.ranking.length) return "";
     const en = R.getLang() === "en";
@@ -225,9 +220,10 @@
   function notificationsHtml(d) {
     if (!Array.isArray(d.notifications)) return "";
     const rows = d.notifications.map((n) => `<tr><td>${R.hhmm(n.created_at)}</td>
-      <td>${R.esc(n.channel || "")}</td><td>${R.esc(n.recipient_kind || "")} ${R.esc(n.to_masked || "")}</td>
-      <td>${R.esc(n.template || "")}</td>
-      <td><span class="ns ${R.esc(n.status)}">${R.esc(R.t("n_" + n.status))}</span>${n.attempts > 1 ? ` ×${n.attempts}` : ""}
+      <td>${R.esc(R.notificationName("channels", n.channel))}</td>
+      <td>${R.esc(R.notificationName("recipients", n.recipient_kind))} ${R.esc(n.to_masked || "")}</td>
+      <td>${R.esc(R.notificationName("templates", n.template))}</td>
+      <td><span class="ns ${R.esc(n.status)}">${R.esc(R.label("notification_status", n.status) || R.t("n_" + n.status))}</span>${n.attempts > 1 ? ` ×${n.attempts}` : ""}
       ${n.error ? `<small class="muted">${R.esc(n.error)}</small>` : ""}</td></tr>`).join("");
     return `<h3>${R.t("notifications")}</h3><table><tbody>${rows || `<tr><td class="muted">—</td></tr>`}</tbody></table>`;
   }
@@ -252,8 +248,8 @@
     if (!d) return;
     const en = R.getLang() === "en";
     const current = (d.assignments || []).slice(-1)[0];
-    const timeline = (d.timeline || []).slice().reverse().map((e) => `<tr><td>${R.hhmm(e.at)}</td>
-      <td>${R.esc(R.eventName(e.type))}</td><td>${R.esc(e.actor)}</td><td>${R.esc(payloadText(e.payload))}</td></tr>`).join("");
+    const timeline = (d.timeline || []).slice().reverse().map((e) => `<tr data-type="${R.esc(e.type)}"><td>${R.hhmm(e.at)}</td>
+      <td class="ev">${R.esc(R.eventName(e.type))}</td><td>${R.esc(R.eventText(e))}</td><td class="muted">${R.esc(e.actor)}</td></tr>`).join("");
     const assignments = (d.assignments || []).map((a) => `<tr><td>${R.esc(a.team.name)}</td>
       <td>${a.level}${R.t("level")}</td><td>${R.stateName(a.state)}</td><td>${R.hhmm(a.offered_at)}</td>
       <td>${R.esc(a.override_reason || a.decline_reason || "")}</td></tr>`).join("");
@@ -400,8 +396,7 @@
       closeForm();
       select(id);
     } catch (err) {
-      const field = err.body && err.body.field ? ` (${err.body.field})` : "";
-      $("#f-error").textContent = err.message + field;
+      $("#f-error").textContent = err.message;  // in the page language, naming the field once
     } finally {
       inFlight = false; submitButtons().forEach((b) => { b.disabled = false; });
     }
@@ -413,6 +408,7 @@
     let me;
     try { me = await R.api("GET", "/api/v1/auth/me"); } catch (e) { return; }
     if (me.role === "crew") { location.href = "/crew"; return; }
+    await R.labelsReady;
     await ConsoleMap.init(select);
     TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
     TerminalAlerts.init();

@@ -8,18 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dispatch.db import make_engine, session_factory
+from tests import factories
+from tests.dispatch import scenario
 from tests.web.live_site import Site, chromium, running_site, shot
 
 pytestmark = pytest.mark.browser
 
 
+TWIN_CODES = ("731001", "731002")  # two lifts of one building (item 5)
+
+
+def _add_twin_lifts(work: Path, site: Site) -> None:
+    engine = make_engine(f"sqlite:///{work / 'web.db'}")
+    with session_factory(engine)() as s:
+        for code in TWIN_CODES:
+            factories.make_elevator(s, rescue_code=code, maintenance_company_id=site.net.company_id,
+                                    building="天和苑5号楼", address="太原市小店区平阳路天和苑5号楼",
+                                    location=scenario.AT_3KM)
+        s.commit()
+    engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    with running_site(tmp_path_factory.mktemp("console-web")) as s:
+    work = tmp_path_factory.mktemp("console-web")
+    with running_site(work) as s:
+        _add_twin_lifts(work, s)
         yield s
 
 
@@ -116,7 +136,8 @@ def test_messages_and_timeline_are_readable(site: Site, pw: Any) -> None:
     for raw in ("accept_by", "assignment_id", "from:", "+00:00", "offer_sms"):
         assert raw not in timeline, raw
     assert "派单短信" in timeline and "救援队" in timeline
-    ev = page.evaluate("""() => { const c = document.querySelector("#detail tr[data-type='offered'] td.ev");
+    ev = page.evaluate("""() => {
+        const c = document.querySelector("#detail tr[data-type='offered'] td.ev");
         const r = document.createRange(); r.selectNodeContents(c);
         return [c.textContent, r.getClientRects().length]; }""")
     assert ev == ["派单", 1]  # one line, not one character per line
@@ -147,4 +168,31 @@ def test_english_messages(site: Site, pw: Any) -> None:
     page.click("#f-record")
     page.wait_for_selector("#f-error:not(:empty)")
     assert page.inner_text("#f-error").startswith("Caller phone: not a phone number")
+    ctx.close()
+
+
+def test_unknown_code_offers_near_codes_and_twin_lifts_differ(site: Site, pw: Any) -> None:
+    """Item 5: a code that matches nothing lists the codes one typo away, clickable; two lifts
+    of one building show their rescue code and lift number, so the rows differ."""
+    _, browser = pw
+    ctx = desk(browser)
+    page = ctx.new_page()
+    login(page, site.base, site.operator)
+    page.keyboard.press("Alt+n")
+    page.keyboard.type("731003")
+    page.wait_for_selector("#f-results li.near")
+    box = page.inner_text("#f-results")
+    assert "没有匹配的电梯" in box and "是不是" in box
+    rows = page.eval_on_selector_all("#f-results li.near", "els => els.map(e => e.innerText)")
+    assert len(rows) == 2 and rows[0] != rows[1]
+    assert "731001" in rows[0] and "1号梯（共2部）" in rows[0]
+    assert "731002" in rows[1] and "2号梯（共2部）" in rows[1]
+    page.click("#f-results li.near >> nth=1")
+    assert page.inner_text("#f-chosen").startswith("✔ 731002")
+    assert "2号梯（共2部）" in page.inner_text("#f-chosen")
+    assert page.evaluate("document.activeElement.id") == "f-phone"
+    # an exact code shows the lift number too
+    page.fill("#f-lookup", "731001")
+    page.wait_for_selector("#f-results li[data-i] small.lift")
+    assert "1号梯（共2部）" in page.inner_text("#f-results li[data-i]")
     ctx.close()

@@ -20,6 +20,7 @@ const Rescue = (() => {
       elevator: "电梯（救援码 / 注册码 / 地址）", channel: "来源", caller_phone: "来电号码",
       trapped: "被困人数", notes: "备注", record: "登记", record_dispatch: "登记并派单",
       cancel_form: "关闭", no_match: "没有匹配的电梯", pick_elevator: "请先选择电梯",
+      did_you_mean: "是不是：", lift_no: "{n}号梯（共{total}部）", reg_code: "注册码", floors: "{n}层",
       ch_call: "96333 电话", ch_ivr: "语音导航", ch_alarm: "物联网报警", ch_app: "扫码/小程序",
       ch_transfer: "110/12345 转接",
       detail: "警情详情", timeline: "时间线", ranking: "派单依据（为什么是这支队伍）",
@@ -58,7 +59,8 @@ const Rescue = (() => {
       elevator: "Elevator (rescue code / reg. code / address)", channel: "Channel",
       caller_phone: "Caller phone", trapped: "Trapped", notes: "Notes", record: "Record",
       record_dispatch: "Record & dispatch", cancel_form: "Close", no_match: "No elevator found",
-      pick_elevator: "Pick an elevator first",
+      pick_elevator: "Pick an elevator first", did_you_mean: "Did you mean:",
+      lift_no: "lift {n} of {total}", reg_code: "reg.", floors: "{n} floors",
       ch_call: "96333 call", ch_ivr: "IVR", ch_alarm: "IoT alarm", ch_app: "QR / app",
       ch_transfer: "110/12345 transfer",
       detail: "Incident", timeline: "Timeline", ranking: "Why this team", notifications:

@@ -328,22 +328,39 @@
     else if (e.key === "Escape" && !form.hidden) { closeForm(); }
     else if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !form.hidden) { e.preventDefault(); submit(true); }
   });
+  /* What tells two lifts of one building apart: lift number at the address, the end of the
+   * registration code, floors. */
+  function liftText(e) {
+    const bits = [];
+    if (e.lifts_at_address > 1) bits.push(R.t("lift_no").replace("{n}", e.lift_no).replace("{total}", e.lifts_at_address));
+    bits.push(`${R.t("reg_code")} …${R.esc(e.register_code.slice(-6))}`);
+    if (e.floors) bits.push(R.t("floors").replace("{n}", e.floors));
+    return bits.join(" · ");
+  }
+  let near = [];
   function showResults() {
-    results.innerHTML = found.length ? found.map((e, i) => `<li role="option" data-i="${i}" class="${i === active ? "active" : ""}">
-      <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small>${R.esc(e.district)}</small></li>`).join("")
-      : (lookup.value.trim() ? `<li class="muted">${R.t("no_match")}</li>` : "");
+    const rows = found.map((e, i) => `<li role="option" data-i="${i}" class="${i === active ? "active" : ""}">
+      <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small>${R.esc(e.district)}</small>
+      <small class="lift">${liftText(e)}</small></li>`).join("");
+    let none = "";
+    if (!found.length && lookup.value.trim()) {
+      none = `<li class="muted no-match">${R.t("no_match")}${near.length ? " " + R.t("did_you_mean") : ""}</li>` +
+        near.map((e, i) => `<li role="option" data-near="${i}" class="near">
+          <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small class="lift">${liftText(e)}</small></li>`).join("");
+    }
+    results.innerHTML = rows || none;
   }
   function choose(i) {
     const e = found[i]; if (!e) return;
     chosen = e; found = []; results.innerHTML = ""; callKey = null;
     lookup.value = `${e.rescue_code} ${e.building}`;
-    $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district}${e.three_no ? " · " + R.t("three_no") : ""}`;
+    $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district} · ${liftText(e)}${e.three_no ? " · " + R.t("three_no") : ""}`;
     $("#f-terminal").innerHTML = "";
     TerminalAlerts.showFlag($("#f-terminal"), e.id, () => chosen === e);
     $("#f-phone").focus();
   }
   lookup.addEventListener("input", () => {
-    chosen = null; $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = "";
+    chosen = null; near = []; $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = "";
     clearTimeout(lookupTimer);
     const q = lookup.value.trim();
     if (!q) { found = []; showResults(); return; }
@@ -351,6 +368,10 @@
       const my = ++lookupSeq;
       try {
         const rows = await R.api("GET", `/api/v1/elevators/lookup?q=${encodeURIComponent(q)}`);
+        if (my !== lookupSeq) return;
+        // an unknown code: offer the codes one typo away (the API's near matches), clickable
+        near = !rows.length && /^\d{5,7}$/.test(q)
+          ? await R.api("GET", `/api/v1/elevators/near-codes?q=${encodeURIComponent(q)}`) : [];
         if (my !== lookupSeq) return;
         found = rows; active = rows.length ? 0 : -1; showResults();
       } catch (e) { $("#f-error").textContent = e.message; }
@@ -363,6 +384,8 @@
   });
   results.addEventListener("mousedown", (e) => {
     const li = e.target.closest("li[data-i]"); if (li) { e.preventDefault(); choose(Number(li.dataset.i)); }
+    const alt = e.target.closest("li[data-near]");
+    if (alt) { e.preventDefault(); found = near; near = []; choose(Number(alt.dataset.near)); }
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(true); });
   $("#f-record").onclick = () => submit(false);

@@ -196,3 +196,46 @@ def test_unknown_code_offers_near_codes_and_twin_lifts_differ(site: Site, pw: An
     page.wait_for_selector("#f-results li[data-i] small.lift")
     assert "1号梯（共2部）" in page.inner_text("#f-results li[data-i]")
     ctx.close()
+
+
+def test_choose_team_lists_candidates_then_searchable_free_teams(site: Site, pw: Any) -> None:
+    """Item 2: 指定队伍 shows the rule's candidates first (ETA, level, in time), then every free
+    team with its company and ETA, searchable; choosing one offers it."""
+    _, browser = pw
+    ctx = desk(browser)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page, site.base, site.operator)
+    pick_elevator(page, site.net.rescue_code)
+    page.keyboard.press("Control+Enter")
+    row = page.wait_for_selector("#board tbody tr.selected")
+    incident = int(row.get_attribute("data-id"))
+    page.wait_for_selector("#detail button[data-action='override']")
+    page.click("#detail button[data-action='override']")
+    page.wait_for_selector("#action-form .ct-row[data-section='all']")
+    sections = page.eval_on_selector_all(".ct-row", "els => els.map(e => e.dataset.section)")
+    assert sections[0] == "ranked" and sections[-1] == "all"
+    assert sections.index("all") > sections.count("ranked") - 1  # candidates first
+    heads = page.eval_on_selector_all(".ct-head", "els => els.map(e => e.innerText)")
+    assert heads[0] == "派单规则候选" and heads[1].startswith("全部空闲队伍")
+    listed = page.eval_on_selector_all(".ct-row[data-section='all']",
+                                       "els => els.map(e => e.innerText)")
+    api = page.request.get(f"{site.base}/api/v1/incidents/{incident}/teams").json()
+    assert len(listed) == api["total"] and api["total"] >= 2
+    for text, team in zip(listed, api["teams"], strict=True):
+        assert team["team_name"] in text and team["company"] in text
+        assert "分钟" in text and ("能按时" in text or "可能超时" in text) and "级" in text
+
+    # search by company: only that company's free teams remain, no candidates block
+    target = api["teams"][-1]
+    page.fill("#action-form input[name=q]", target["company"][:4])
+    page.wait_for_function("""(n) => [...document.querySelectorAll('.ct-row')]
+        .every(r => r.innerText.includes(n))""", arg=target["company"][:4])
+    assert page.eval_on_selector_all(".ct-row[data-section='ranked']", "els => els.length") == 0
+    page.click(f".ct-row[data-team='{target['team_id']}']")
+    page.fill("#action-form input[name=reason]", "离现场更近的队伍")
+    page.click("#action-form button[type=submit]")
+    page.wait_for_selector(f"#board tr[data-id='{incident}'] td:has-text('{target['team_name']}')")
+    assert errors == []
+    ctx.close()

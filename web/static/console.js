@@ -255,6 +255,10 @@
       <td>${R.esc(a.override_reason || a.decline_reason || "")}</td></tr>`).join("");
     const clock = d.arrived_at ? `<span class="cd done">${R.stateName("arrived")} ${R.hhmm(d.arrived_at)}</span>`
       : `<span class="cd" data-deadline="${d.sla_deadline}"></span>`;
+    // an open form (reason, choose team) survives the re-render a live event causes
+    const openForm = $("#action-form");
+    const keepForm = openForm && openForm.childElementCount && openForm.dataset.incident === String(d.id) ? openForm : null;
+    if (keepForm) keepForm.remove();
     $("#detail").innerHTML = `
       <h2>#${d.id} ${R.esc(d.elevator.building)} ${clock}</h2>
       <div class="meta">${R.esc(d.elevator.address)} · ${R.esc(en ? d.zone.name_en : d.zone.name)} ·
@@ -269,24 +273,62 @@
       ${rankingTable(current)}
       ${notificationsHtml(d)}
       <h3>${R.t("timeline")}</h3><table><tbody>${timeline}</tbody></table>`;
+    const slot = $("#action-form");
+    if (keepForm && slot) slot.replaceWith(keepForm);
+    const form = $("#action-form");
+    if (form) form.dataset.incident = String(d.id);
     tick();
   }
   $("#detail").addEventListener("click", (e) => {
     const btn = e.target.closest("button[data-action]");
     if (btn) act(btn.dataset.action);
   });
+  /* 指定队伍: the rule's candidates first (ETA, level, in time or not), then every free team with
+   * its company and road ETA, searchable (GET /api/v1/incidents/{id}/teams?q=). */
+  function teamRow(t, section) {
+    const ok = t.makes_deadline ? `<span class="ok">${R.t("in_time_yes")}</span>` : `<span class="late">${R.t("in_time_no")}</span>`;
+    return `<label class="ct-row ${t.rule_choice ? "rule" : ""}" data-section="${section}" data-team="${t.team_id}">
+      <input type="radio" name="team" value="${t.team_id}" required>
+      <b>${R.esc(t.team_name)}</b>${t.rule_choice ? ` <small class="flag">${R.t("ct_rule")}</small>` : ""}
+      <small class="muted">${R.esc(t.company)} · ${R.esc(t.team_code)}</small>
+      <span class="ct-meta">${t.level}${R.t("level")} · ${R.t("eta")} ${R.minutes(t.eta_s)} · ${ok}</span></label>`;
+  }
+  async function loadTeamChoices(box, q) {
+    const my = (loadTeamChoices.seq = (loadTeamChoices.seq || 0) + 1);
+    const picked = box.querySelector("input[name=team]:checked");
+    try {
+      const d = await R.api("GET", `/api/v1/incidents/${state.detail.id}/teams?q=${encodeURIComponent(q)}`);
+      if (my !== loadTeamChoices.seq) return;
+      const ranked = q ? "" : `<div class="ct-head">${R.t("ct_ranked")}</div>${d.ranked.map((t) => teamRow(t, "ranked")).join("")
+        || `<div class="muted">—</div>`}`;
+      const more = d.total > d.teams.length ? ` <small class="muted">(${d.teams.length}/${d.total})</small>` : "";
+      box.innerHTML = `${ranked}<div class="ct-head">${R.t("ct_all")} (${d.total})${more}</div>
+        ${d.teams.map((t) => teamRow(t, "all")).join("") || `<div class="muted">${R.t("ct_none")}</div>`}`;
+      const again = picked && box.querySelector(`input[name=team][value="${picked.value}"]`);
+      if (again) again.checked = true;
+    } catch (err) { box.innerHTML = `<p class="error">${R.esc(err.message)}</p>`; }
+  }
   function reasonForm(withTeam, onOk) {
     const box = $("#action-form");
-    const teams = [...state.teams.values()].filter((t) => t.status === "available" && t.on_duty);
     box.innerHTML = `<form class="inline-form">
-      ${withTeam ? `<select name="team" required>${teams.map((t) => `<option value="${t.id}">${R.esc(t.name)}</option>`).join("")}</select>` : ""}
+      ${withTeam ? `<div class="ct"><input type="search" name="q" placeholder="${R.t("ct_search")}">
+        <div class="ct-list"></div></div>` : ""}
       <input name="reason" required minlength="2" placeholder="${R.t("reason_prompt")}">
       <button class="primary" type="submit">${R.t("ok")}</button><span class="error"></span></form>`;
     const f = box.querySelector("form");
+    if (withTeam) {
+      const list = f.querySelector(".ct-list");
+      let timer;
+      f.q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => loadTeamChoices(list, f.q.value.trim()), 150); });
+      f.q.addEventListener("keydown", (e) => { if (e.key === "Enter") e.preventDefault(); });
+      loadTeamChoices(list, "");
+    }
     f.reason.focus();
     f.onsubmit = async (e) => {
       e.preventDefault();
-      try { await onOk(f.reason.value, withTeam ? Number(f.team.value) : null); box.innerHTML = ""; }
+      const picked = f.querySelector("input[name=team]:checked");
+      if (withTeam && !picked) { f.querySelector(".error").textContent = R.t("team_prompt"); return; }
+      try { await onOk(f.reason.value, withTeam ? Number(picked.value) : null); box.innerHTML = ""; }
       catch (err) { f.querySelector(".error").textContent = err.message; }
     };
   }

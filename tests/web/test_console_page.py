@@ -239,3 +239,65 @@ def test_choose_team_lists_candidates_then_searchable_free_teams(site: Site, pw:
     page.wait_for_selector(f"#board tr[data-id='{incident}'] td:has-text('{target['team_name']}')")
     assert errors == []
     ctx.close()
+
+
+AUDIO_STUB = """
+window.__oscillators = 0;
+window.AudioContext = class {
+  constructor() { this.currentTime = 0; this.destination = {}; }
+  createOscillator() { window.__oscillators++;
+    return { frequency: {}, connect() {}, start() {}, stop() {} }; }
+  createGain() { return { gain: { setValueAtTime() {}, exponentialRampToValueAtTime() {} },
+                          connect() {} }; }
+};
+"""
+
+
+def test_own_call_is_quiet_other_alarms_ring_route_goes_on_arrival(site: Site, pw: Any) -> None:
+    """Item 6: no banner or beep for the call this console just recorded, but one for a call
+    from elsewhere, in the page language; a legend; the route line goes when the team arrives."""
+    _, browser = pw
+    ctx = desk(browser)
+    ctx.add_init_script(AUDIO_STUB)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page, site.base, site.operator)
+    legend = page.inner_text(".map-legend")
+    assert "已超时" in legend and "空闲" in legend and "派出队伍的路线" in legend
+
+    pick_elevator(page, TWIN_CODES[0])
+    page.keyboard.press("Control+Enter")
+    row = page.wait_for_selector("#board tbody tr.selected")
+    mine = int(row.get_attribute("data-id"))
+    page.wait_for_selector(f"#board tr[data-id='{mine}'] td.st:text('已派单')")
+    page.wait_for_timeout(1000)
+    assert page.is_hidden("#alarm-banner")
+    assert page.evaluate("window.__oscillators") == 0
+
+    # the route line is drawn for the team sent, and goes when it arrives
+    page.wait_for_function("ConsoleMap.hasRoute()", timeout=10_000)
+    detail = page.request.get(f"{site.base}/api/v1/incidents/{mine}").json()
+    assignment = detail["assignments"][-1]["id"]
+    for step in ("accept", "arrive"):
+        r = page.request.post(f"{site.base}/api/v1/assignments/{assignment}/{step}", data={})
+        assert r.ok, r.text()
+    page.wait_for_selector(f"#board tr[data-id='{mine}'] td.st:text('已到场')")
+    page.wait_for_function("!ConsoleMap.hasRoute()", timeout=5_000)
+    page.wait_for_timeout(1500)  # and no late route answer brings it back
+    assert page.evaluate("ConsoleMap.hasRoute()") is False
+
+    # an IoT alarm from elsewhere rings
+    r = page.request.post(f"{site.base}/api/v1/incidents",
+                          data={"rescue_code": TWIN_CODES[1], "channel": "alarm"})
+    assert r.status == 201, r.text()
+    other = r.json()["id"]
+    page.wait_for_selector("#alarm-banner:not([hidden])")
+    assert page.inner_text("#alarm-banner").startswith(f"新警情！ #{other}")
+    assert page.evaluate("window.__oscillators") == 2  # one double beep
+    page.click("#btn-lang")
+    assert page.inner_text("#alarm-banner").startswith(f"New alarm! #{other}")
+    assert "route of the team sent" in page.inner_text(".map-legend")
+    shot(page, "console-alarm-legend")
+    assert errors == []
+    ctx.close()

@@ -12,6 +12,7 @@
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
     R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render(); TerminalAlerts.render();
+    ConsoleMap.renderLegend(); bannerText();
   };
   $("#btn-logout").onclick = async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
@@ -129,11 +130,19 @@
       });
     } catch (e) { /* no audio device */ }
   }
+  // The calls this console is recording or has just recorded: the operator typed them, so no
+  // banner and no beep for them (other consoles, IVR and IoT alarms still ring).
+  const mine = { ids: new Set(), elevator: null };
+  function bannerText() {
+    const row = alarm.row;
+    if (row) $("#alarm-banner").textContent = `${R.t("new_alarm")} #${row.id} ${row.elevator.building}`;
+  }
   function alarm(row) {
+    if (mine.ids.has(row.id) || (mine.elevator !== null && row.elevator.id === mine.elevator)) return;
     row._new = true;
     setTimeout(() => { row._new = false; }, 10000);
     const b = $("#alarm-banner");
-    b.textContent = `${R.t("new_alarm")} #${row.id} ${row.elevator.building}`;
+    alarm.row = row; bannerText();
     b.hidden = false;
     clearTimeout(alarm.timer);
     alarm.timer = setTimeout(() => { b.hidden = true; }, 15000);
@@ -176,7 +185,12 @@
       if (isNew && m.type === "received" && !m.replay) alarm(m.incident);
     }
     queueBoard();
-    if (m.incident_id === state.selected) loadDetailSoon(state.selected);
+    if (m.incident_id === state.selected) {
+      loadDetailSoon(state.selected);
+      const row = state.incidents.get(state.selected), a = row && row.assignment;
+      const key = a ? `${a.id}:${a.open}:${row.arrived_at || ""}` : "";
+      if (key !== routeFor.key) routeFor(row);  // e.g. arrived: the route line goes
+    }
   }
 
   // ---------------------------------------------------------------- detail
@@ -192,6 +206,7 @@
   }
   function routeFor(row) {
     const a = row && row.assignment;
+    routeFor.key = a ? `${a.id}:${a.open}:${row.arrived_at || ""}` : "";
     const team = a && a.open && !row.arrived_at ? state.teams.get(a.team_id) : null;
     ConsoleMap.showRoute(team, team ? row : null);
   }
@@ -441,6 +456,7 @@
     if (!chosen) { $("#f-error").textContent = R.t("pick_elevator"); lookup.focus(); return; }
     callKey = callKey || `console-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     inFlight = true; submitButtons().forEach((b) => { b.disabled = true; });
+    mine.elevator = chosen.id;
     const body = {
       elevator_id: chosen.id, channel: $("#f-channel").value,
       caller_phone: $("#f-phone").value.trim() || null,
@@ -451,6 +467,7 @@
     try {
       const inc = await R.api("POST", "/api/v1/incidents", body,
                               { headers: { "Idempotency-Key": callKey } });
+      mine.ids.add(inc.id);
       let id = inc.id;
       if (inc.duplicate) { id = inc.merged_into; }
       else if (dispatchToo) {
@@ -464,6 +481,7 @@
       $("#f-error").textContent = err.message;  // in the page language, naming the field once
     } finally {
       inFlight = false; submitButtons().forEach((b) => { b.disabled = false; });
+      mine.elevator = null;
     }
   }
 

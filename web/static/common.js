@@ -185,7 +185,7 @@ const Rescue = (() => {
   /* What a failed API call says to the user, in the page language. */
   function problemText(status, body) {
     if (!body) return `HTTP ${status}`;
-    if (Array.isArray(body.errors) && body.errors.length && body.errors[0].type)
+    if (Array.isArray(body.errors) && body.errors.length && body.errors[0].message)
       return body.errors.map(validationText).join(lang === "en" ? "; " : "；");
     return label("problems", body.code) || body.detail || body.title || `HTTP ${status}`;
   }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dispatch.ops.context import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def problem_code(title: str) -> str:
+    """The stable code of a problem title ("Team not available" → ``team_not_available``): the
+    pages look it up in ``web/static/labels.json`` for the zh-CN / English message."""
+    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
 
 
 class Problem(Exception):
@@ -41,6 +48,8 @@ class Problem(Exception):
 def problem_response(status: int, body: dict[str, Any],
                      headers: dict[str, str] | None = None) -> JSONResponse:
     request_id = current_request_id()  # issue 18: quote it to the operator, grep the logs
+    if "code" not in body and isinstance(body.get("title"), str):
+        body = {**body, "code": problem_code(body["title"])}
     if request_id and "request_id" not in body:
         body = {**body, "request_id": request_id}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -53,6 +62,18 @@ def _field_name(loc: tuple[Any, ...], kind: str = "") -> str:
     return ".".join(parts) or "body"
 
 
+def _message(error: Any) -> str:
+    """Pydantic's message without its "Value error, " prefix (our validators' own words)."""
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _plain_ctx(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The limits of a failed check (min_length, ge, expected…) as JSON values."""
+    return {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in ctx.items()
+            if k != "error"}
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
@@ -61,8 +82,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_name(tuple(e["loc"]), e["type"]), "message": e["msg"],
-             "type": e["type"]}
+            {"field": _field_name(tuple(e["loc"]), e["type"]), "message": _message(e),
+             "type": e["type"], **({"ctx": _plain_ctx(e["ctx"])} if e.get("ctx") else {})}
             for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid"}

@@ -36,6 +36,29 @@ INCIDENT_FIELDS: Final = frozenset(
     {"outcome", "sla_deadline", "at_risk", "response_level", "injured", "vulnerable"})
 """What :func:`update_incident` may change (state has :func:`transition`)."""
 
+EVENT_TYPES: Final = frozenset({
+    # a transition writes the state it reaches unless it names another type
+    *lifecycle.STATES,
+    # intake
+    "duplicate_report",
+    # dispatching and the crew's steps
+    "offered", "declined", "offer_timed_out", "departed", "assignment_cancelled",
+    "cleared_on_close", "eta_updated", "no_team_available", "awaiting_team",
+    "level_escalated", "level1_informed", "level3_alerted", "level3_unavailable",
+    "surge_waiting",
+    # clocks (job loop)
+    "sla_warning", "sla_overdue", "trapped_update_due", "callback_due",
+    # terminals
+    "recovered_by_itself",
+    # update_incident without a type
+    "incident_updated",
+})
+"""Every incident timeline type the code writes (issue 16: each has a zh-CN and an English
+label in ``web/static/labels.json``; ``tests/web/test_labels.py`` checks both lists)."""
+
+TEAM_EVENT_TYPES: Final = frozenset({"duty_on", "duty_off", "retired"})
+"""Team timeline types (``dispatch.teams``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:

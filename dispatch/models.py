@@ -110,6 +110,8 @@ class Elevator(Base):
                 postgresql_ops={"address": "gin_trgm_ops"},
             )
         ),
+        # issue 16: the lifts at one address, numbered in the console's lookup
+        Index("ix_elevator_address_regcode", "address", "register_code"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     rescue_code: Mapped[str] = mapped_column(String(12), unique=True)

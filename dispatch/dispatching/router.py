@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -19,6 +19,7 @@ from dispatch.deps import (
     require_roles,
 )
 from dispatch.dispatching import service, steps
+from dispatch.dispatching.choose import DEFAULT_LIMIT, TeamChoices, team_choices
 from dispatch.dispatching.schemas import (
     AssignmentOut,
     ClearIn,
@@ -61,6 +62,18 @@ def dispatch(incident_id: Id, user: Operator, session: SessionDep, settings: Set
     a = service.dispatch_incident(session, incident, ctx=ctx, team_id=body.team_id,
                                   override_reason=body.reason)
     return None if a is None else assignment_view(session, a)
+
+
+@router.get("/api/v1/incidents/{incident_id}/teams", response_model=TeamChoices)
+def choose_team_list(incident_id: Id, user: Operator, session: SessionDep,
+                     settings: SettingsDep, router_: RouterDep, now: Now,
+                     q: Annotated[str, Query(max_length=60, description="words of the team's "
+                                             "name, code or company")] = "",
+                     limit: Annotated[int, Query(ge=1, le=500)] = DEFAULT_LIMIT) -> TeamChoices:
+    """For 指定队伍 (choose team): the rule's candidates now (ETA, level, in time or not), then
+    every free on-duty team matching ``q`` with its company and road ETA, fastest first."""
+    return team_choices(session, incident_id, ctx=context(user, settings, router_, now),
+                        q=q.strip(), limit=limit)
 
 
 @router.post("/api/v1/incidents/{incident_id}/escalate", response_model=AssignmentOut | None)

@@ -5,19 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class DispatchIn(BaseModel):
     model_config = {"extra": "forbid"}
     team_id: int | None = Field(default=None, gt=0, le=2**31 - 1)
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, validate_default=True)
 
-    @model_validator(mode="after")
-    def _reason_for_override(self) -> DispatchIn:
-        if self.team_id is not None and not (self.reason and self.reason.strip()):
+    @field_validator("reason")
+    @classmethod
+    def _reason_for_override(cls, v: str | None, info: ValidationInfo) -> str | None:
+        # a field validator (not a model one) so that the problem names the field "reason"
+        if info.data.get("team_id") is not None and not (v and v.strip()):
             raise ValueError("reason is required when choosing a team (override)")
-        return self
+        return v
 
 
 class ReasonIn(BaseModel):

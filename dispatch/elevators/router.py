@@ -25,7 +25,19 @@ def lookup(
                                         "number or address words")],
 ) -> list[ElevatorOut]:
     # a caller's past incidents are read only as far as the user may see incidents
-    return service.elevators_out(service.lookup_elevators(session, q, scope=viewer.incidents))
+    return service.lookup_out(session, service.lookup_elevators(session, q,
+                                                                scope=viewer.incidents))
+
+
+@router.get("/near-codes", response_model=list[ElevatorOut])
+def near_codes(
+    _: Staff,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=20, description="a rescue code")],
+) -> list[ElevatorOut]:
+    """Elevators whose rescue code is one typo from ``q`` (one digit different): what the
+    console offers when a typed code matches nothing."""
+    return service.lookup_out(session, service.near_elevators(session, q))
 
 
 @router.get("/by-caller", response_model=list[CallerElevatorOut])

@@ -35,6 +35,11 @@ class ElevatorOut(BaseModel):
     use_unit: OrgRef | None
     maintenance_company: OrgRef | None
     insurer: OrgRef | None
+    lift_no: int | None = None
+    """Lookup only (issue 16): this lift's number among the lifts at its address (in
+    registration-code order, which is the order they were registered) …"""
+    lifts_at_address: int | None = None
+    """… and how many lifts share that address (two lifts of one building differ here)."""
 
 
 class CallerElevatorOut(BaseModel):

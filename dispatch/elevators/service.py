@@ -119,3 +119,35 @@ def elevator_out(e: Elevator) -> ElevatorOut:
 
 def elevators_out(rows: Sequence[Elevator]) -> list[ElevatorOut]:
     return [elevator_out(e) for e in rows]
+
+
+def lookup_out(session: Session, rows: Sequence[Elevator]) -> list[ElevatorOut]:
+    """Lookup results with what tells lifts at one address apart: their number there and the
+    count (one query for all the addresses in the answer)."""
+    addresses = {e.address for e in rows}
+    numbering: dict[int, tuple[int, int]] = {}
+    if addresses:
+        peers: dict[str, list[int]] = {}
+        for eid, address in session.execute(
+                select(Elevator.id, Elevator.address).where(Elevator.address.in_(addresses))
+                .order_by(Elevator.address, Elevator.register_code, Elevator.id)):
+            peers.setdefault(address, []).append(eid)
+        for ids in peers.values():
+            for n, eid in enumerate(ids, start=1):
+                numbering[eid] = (n, len(ids))
+    out = []
+    for e in rows:
+        item = elevator_out(e)
+        if e.id in numbering:
+            item.lift_no, item.lifts_at_address = numbering[e.id]
+        out.append(item)
+    return out
+
+
+def near_elevators(session: Session, code: str, *, limit: int = 5) -> list[Elevator]:
+    """The elevators whose rescue codes are one typo away from ``code`` (for "did you mean")."""
+    near = near_rescue_codes(session, code, limit=limit)
+    if not near:
+        return []
+    return list(session.scalars(_with_refs(select(Elevator)).where(
+        Elevator.rescue_code.in_(near)).order_by(Elevator.rescue_code)).unique())

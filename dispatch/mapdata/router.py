@@ -29,6 +29,7 @@ class MapConfig(BaseModel):
     tile_crs: str
     tile_attribution: str
     center: tuple[float, float]
+    timezone: str = "Asia/Shanghai"  # the centre's zone: pages show times on its clock
 
 
 def _point(raw: str, field: str) -> tuple[float, float]:
@@ -75,4 +76,5 @@ def get_basemap(_: AnyUser, request: Request, settings: SettingsDep) -> Response
 def map_config(_: AnyUser, settings: SettingsDep) -> MapConfig:
     """Where the pages get their optional tile layer from (unset: offline basemap only)."""
     return MapConfig(tile_url=settings.map_tile_url, tile_crs=settings.map_tile_crs,
-                     tile_attribution=settings.map_tile_attribution, center=(112.55, 37.86))
+                     tile_attribution=settings.map_tile_attribution, center=(112.55, 37.86),
+                     timezone=settings.timezone)

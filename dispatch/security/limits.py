@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch.errors import PROBLEM_JSON
+from dispatch.errors import PROBLEM_JSON, problem_code
 from dispatch.security.inputs import InputRefused, check_form, check_query, parse_json
 
 Scope = MutableMapping[str, Any]
@@ -64,7 +64,7 @@ class BodyTooLarge(Exception):
 def problem(status: int, title: str, detail: str, field: str | None = None,
             **extra: Any) -> tuple[int, bytes]:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
+                            "detail": detail, "code": problem_code(title)}
     if field:
         body["field"] = field
     body.update(extra)

@@ -68,7 +68,7 @@ def test_map_config_defaults_to_offline(api: Api) -> None:
     r = api.client.get("/api/v1/geo/config", headers=api.user("crew"))
     assert r.status_code == 200
     assert r.json() == {"tile_url": None, "tile_crs": "wgs84", "tile_attribution": "",
-                        "center": [112.55, 37.86]}
+                        "center": [112.55, 37.86], "timezone": "Asia/Shanghai"}
 
 
 def test_pages_are_served_and_root_redirects(api: Api) -> None:

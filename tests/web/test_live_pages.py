@@ -7,7 +7,6 @@ without a reload. Screenshots of both pages go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 

@@ -20,6 +20,7 @@ const Rescue = (() => {
       elevator: "电梯（救援码 / 注册码 / 地址）", channel: "来源", caller_phone: "来电号码",
       trapped: "被困人数", notes: "备注", record: "登记", record_dispatch: "登记并派单",
       cancel_form: "关闭", no_match: "没有匹配的电梯", pick_elevator: "请先选择电梯",
+      did_you_mean: "是不是：", lift_no: "{n}号梯（共{total}部）", reg_code: "注册码", floors: "{n}层",
       ch_call: "96333 电话", ch_ivr: "语音导航", ch_alarm: "物联网报警", ch_app: "扫码/小程序",
       ch_transfer: "110/12345 转接",
       detail: "警情详情", timeline: "时间线", ranking: "派单依据（为什么是这支队伍）",
@@ -28,9 +29,13 @@ const Rescue = (() => {
       reason: "理由", yes: "是", no: "否", chosen: "选中",
       a_confirm: "核实", a_dispatch: "派单", a_override: "指定队伍", a_escalate: "升级119",
       a_cancel: "取消", a_false_alarm: "误报", a_callback: "回访完成", a_close: "结案",
-      reason_prompt: "请输入原因", team_prompt: "选择队伍", ok: "确定",
+      reason_prompt: "请输入原因", team_prompt: "请选择队伍", ok: "确定",
+      ct_ranked: "派单规则候选", ct_all: "全部空闲队伍", ct_rule: "规则首选", ct_none: "没有匹配的空闲队伍",
+      ct_search: "搜索队伍、单位、编号", in_time_yes: "能按时", in_time_no: "可能超时",
       limit: "时限", minutes: "分钟", received_at: "接警", deadline: "到场时限",
       map_teams: "救援队", map_incidents: "警情", new_alarm: "新警情！",
+      lg_ok: "时间充裕", lg_warn: "10 分钟内到时限", lg_overdue: "已超时", lg_done: "已到场",
+      lg_route: "派出队伍的路线",
       n_queued: "排队中", n_sending: "发送中", n_sent: "已发送", n_delivered: "已送达",
       n_undelivered: "未送达", n_failed: "失败", n_completed: "已接通", n_busy: "占线",
       "n_no-answer": "无人接听", n_cancelled: "已取消",
@@ -58,7 +63,8 @@ const Rescue = (() => {
       elevator: "Elevator (rescue code / reg. code / address)", channel: "Channel",
       caller_phone: "Caller phone", trapped: "Trapped", notes: "Notes", record: "Record",
       record_dispatch: "Record & dispatch", cancel_form: "Close", no_match: "No elevator found",
-      pick_elevator: "Pick an elevator first",
+      pick_elevator: "Pick an elevator first", did_you_mean: "Did you mean:",
+      lift_no: "lift {n} of {total}", reg_code: "reg.", floors: "{n} floors",
       ch_call: "96333 call", ch_ivr: "IVR", ch_alarm: "IoT alarm", ch_app: "QR / app",
       ch_transfer: "110/12345 transfer",
       detail: "Incident", timeline: "Timeline", ranking: "Why this team", notifications:
@@ -68,9 +74,14 @@ const Rescue = (() => {
       a_confirm: "Confirm", a_dispatch: "Dispatch", a_override: "Choose team",
       a_escalate: "Escalate 119", a_cancel: "Cancel", a_false_alarm: "False alarm",
       a_callback: "Callback done", a_close: "Close",
-      reason_prompt: "Reason", team_prompt: "Team", ok: "OK",
+      reason_prompt: "Reason", team_prompt: "Pick a team", ok: "OK",
+      ct_ranked: "The rule's candidates", ct_all: "All free teams", ct_rule: "rule's choice",
+      ct_none: "No free team matches", ct_search: "Search team, company, code",
+      in_time_yes: "in time", in_time_no: "late",
       limit: "Limit", minutes: "min", received_at: "Received", deadline: "Arrive by",
       map_teams: "Teams", map_incidents: "Incidents", new_alarm: "New alarm!",
+      lg_ok: "time in hand", lg_warn: "deadline within 10 min", lg_overdue: "overdue",
+      lg_done: "team on scene", lg_route: "route of the team sent",
       n_queued: "queued", n_sending: "sending", n_sent: "sent", n_delivered: "delivered",
       n_undelivered: "undelivered", n_failed: "failed", n_completed: "answered", n_busy: "busy",
       "n_no-answer": "no answer", n_cancelled: "cancelled",
@@ -115,16 +126,81 @@ const Rescue = (() => {
     en: {},
   };
 
+  /* The shared label table (web/static/labels.json): event types, problem codes, notification
+   * names, states, validation messages, each in zh-CN and English (tests/web/test_labels.py). */
+  let LABELS = {};
+  const labelsReady = fetch("/static/labels.json", { credentials: "same-origin" })
+    .then((r) => r.json()).then((j) => { LABELS = j; }).catch(() => {});
+  function label(section, key) {
+    const e = (LABELS[section] || {})[key];
+    return e ? (e[lang] || e.en) : null;
+  }
+  const SEP = /(，|；|, |; )/;
+  /* A timeline row as a sentence ("派单给 并州一组（1级），预计 12 分钟到达，须在 13:23:12 前接单"),
+   * times on the centre's clock; a clause whose value is missing is left out. */
+  function eventText(e) {
+    const p = e.payload || {};
+    const v = {
+      team_name: p.team_name, level: p.level, reason: p.reason, released_count: p.released_count,
+      eta: p.eta_s != null ? minutes(p.eta_s) : null, accept_by: p.accept_by ? hhmm(p.accept_by) : null,
+      cause: p.cause_code ? t("c_" + p.cause_code) : null, merged_into: p.merged_into,
+      report_id: p.report_id, minutes_left: p.seconds_left != null ? minutes(p.seconds_left) : null,
+      minutes_trapped: p.minutes_trapped, deadline: p.deadline ? hhmm(p.deadline) : null,
+      from: typeof p.from === "string" ? stateName(p.from) : p.from,
+      to: typeof p.to === "string" ? stateName(p.to) : p.to,
+      waiting: p.waiting, free_teams: p.free_teams, channel: p.channel ? t("ch_" + p.channel) : null,
+      trapped_count: p.trapped_count, zone: p.zone,
+    };
+    const tpl = label("event_text", e.type);
+    let text;
+    if (tpl) {
+      const parts = tpl.split(SEP);
+      const out = [];
+      for (let i = 0; i < parts.length; i += 2) {
+        const seg = parts[i];
+        const keys = [...seg.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        if (keys.some((k) => v[k] == null || v[k] === "")) continue;
+        if (out.length) out.push(parts[i - 1]);
+        out.push(seg.replace(/\{(\w+)\}/g, (_, k) => String(v[k])));
+      }
+      text = out.join("").replace(/[：:]\s*$/, "");
+    }
+    if (!text) text = eventName(e.type) + (p.reason ? (lang === "en" ? ": " : "：") + p.reason : "");
+    if (p.override_reason) text += lang === "en" ? ` (chosen: ${p.override_reason})` : `（指定理由：${p.override_reason}）`;
+    if (p.on_behalf_of_team) text += lang === "en" ? " (entered for the team)" : "（代队伍登记）";
+    if (p.automatic) text += lang === "en" ? " (automatic)" : "（自动）";
+    return text;
+  }
+  function validationText(e) {
+    const en = lang === "en";
+    const field = label("fields", e.field) || e.field;
+    let m = label("validation", e.type);
+    if (e.type === "value_error" || !m) {
+      const key = Object.keys(LABELS.value_errors || {}).find((k) => (e.message || "").startsWith(k));
+      m = key ? label("value_errors", key) : (m || e.message);
+    }
+    m = String(m || "").replace(/\{(\w+)\}/g, (_, k) => (e.ctx && e.ctx[k] != null ? e.ctx[k] : ""));
+    return field && field !== "body" ? `${field}${en ? ": " : "："}${m}` : m;
+  }
+  /* What a failed API call says to the user, in the page language. */
+  function problemText(status, body) {
+    if (!body) return `HTTP ${status}`;
+    if (Array.isArray(body.errors) && body.errors.length && body.errors[0].message)
+      return body.errors.map(validationText).join(lang === "en" ? "; " : "；");
+    return label("problems", body.code) || body.detail || body.title || `HTTP ${status}`;
+  }
+  function notificationName(section, key) { return label(section, key) || key || ""; }
+
   /* A page or panel brings its own strings: addText({ "zh-CN": {...}, en: {...} }). */
   function addText(tables) {
     for (const [l, kv] of Object.entries(tables)) TEXT[l] = Object.assign(TEXT[l] || {}, kv);
   }
   function t(key) { return (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key; }
   function stateName(s) {
-    return (STATES[lang] && STATES[lang][s]) || (STATES.en[s]) || (s || "").replace(/_/g, " ");
+    return label("states", s) || (STATES[lang] && STATES[lang][s]) || (STATES.en[s]) || (s || "").replace(/_/g, " ");
   }
   function eventName(s) {
-    return (EVENTS[lang] && EVENTS[lang][s]) || (s || "").replace(/_/g, " ");
+    return label("events", s) || (EVENTS[lang] && EVENTS[lang][s]) || (s || "").replace(/_/g, " ");
   }
   function setLang(l) {
     lang = l; localStorage.setItem(LANG_KEY, l);
@@ -141,7 +217,7 @@ const Rescue = (() => {
 
   class ApiError extends Error {
     constructor(status, body) {
-      super((body && (body.detail || body.title)) || `HTTP ${status}`);
+      super(problemText(status, body));
       this.status = status; this.body = body;
     }
   }
@@ -219,9 +295,18 @@ const Rescue = (() => {
     if (ms <= 10 * 60 * 1000) return "warn";
     return "ok";
   }
+  /* Times on the centre's clock (its zone comes from /api/v1/geo/config), not the PC's. */
+  let clockFmt = null;
+  function setTimeZone(zone) {
+    try {
+      clockFmt = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit",
+                                                    second: "2-digit", hourCycle: "h23" });
+    } catch (e) { clockFmt = null; }
+  }
   function hhmm(iso) {
     if (!iso) return "";
     const d = new Date(iso);
+    if (clockFmt) return clockFmt.format(d);
     return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   }
   function esc(s) {
@@ -253,7 +338,8 @@ const Rescue = (() => {
     return [lon + dLon, lat + dLat];
   }
 
-  return { t, addText, stateName, eventName, setLang, getLang, applyText, api, ApiError, Stream,
+  return { t, addText, stateName, eventName, eventText, problemText, notificationName, label,
+           labelsReady, setTimeZone, setLang, getLang, applyText, api, ApiError, Stream,
            countdown, clockClass, hhmm, esc, el, minutes, wgs84ToGcj02 };
 })();
 

@@ -3,7 +3,7 @@
 "use strict";
 
 const ConsoleMap = (() => {
-  let map, incidentLayer, teamLayer, routeLayer, gcj = false;
+  let map, incidentLayer, teamLayer, routeLayer, legend, gcj = false;
   const incidentMarkers = new Map();
   const teamMarkers = new Map();
   const ROAD = [
@@ -24,6 +24,7 @@ const ConsoleMap = (() => {
     let cfg = { tile_url: null, tile_crs: "wgs84", tile_attribution: "" };
     try { cfg = await Rescue.api("GET", "/api/v1/geo/config"); } catch (e) { /* offline base only */ }
     gcj = cfg.tile_crs === "gcj02";
+    if (cfg.timezone) Rescue.setTimeZone(cfg.timezone);
     if (cfg.tile_url) {
       L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution, maxZoom: 19 }).addTo(map);
     }
@@ -48,6 +49,10 @@ const ConsoleMap = (() => {
       map.attributionControl.addAttribution(base.attribution || "© OpenStreetMap contributors");
     } catch (e) { console.warn("basemap", e); }
     routeLayer = L.layerGroup().addTo(map);
+    legend = L.control({ position: "bottomleft" });
+    legend.onAdd = () => { const d = L.DomUtil.create("div", "map-legend"); return d; };
+    legend.addTo(map);
+    renderLegend();
     teamLayer = L.layerGroup().addTo(map);
     incidentLayer = L.layerGroup().addTo(map);
     init.onSelect = onSelect;
@@ -88,14 +93,17 @@ const ConsoleMap = (() => {
     m.bindTooltip(`${Rescue.esc(team.name)} · ${Rescue.stateName(team.status)}`);
   }
 
+  let routeSeq = 0;
   async function showRoute(team, row) {
     if (!map) return;
+    const my = ++routeSeq;  // a route still loading when the team arrives must not appear
     routeLayer.clearLayers();
     if (!team || !row) return;
     const q = `from=${team.lon},${team.lat}&to=${row.elevator.lon},${row.elevator.lat}`;
     try {
       const r = await Rescue.api("GET", `/api/v1/geo/route?${q}`);
-      if (!r.coords.length) return;
+      if (my !== routeSeq || !r.coords.length) return;
+      routeLayer.clearLayers();
       L.polyline(r.coords.map((c) => ll(c[0], c[1])),
         { color: "#1f4e9e", weight: 5, opacity: 0.8, dashArray: r.off_network ? "8 8" : null })
         .bindTooltip(`${Rescue.minutes(r.seconds)} · ${(r.meters / 1000).toFixed(1)} km`)
@@ -103,9 +111,26 @@ const ConsoleMap = (() => {
     } catch (e) { console.warn("route", e); }
   }
 
+  /* What the colours mean (incident clocks, team readiness, the route line). */
+  function renderLegend() {
+    const el = document.querySelector(".map-legend");
+    if (!el) return;
+    const t = Rescue.t, dot = (c, r = 7) => `<i class="dot" style="background:${c};width:${r * 2}px;height:${r * 2}px"></i>`;
+    el.innerHTML = `<b>${t("map_incidents")}</b>
+      <span>${dot(CLOCK_COLOURS.ok)}${t("lg_ok")}</span><span>${dot(CLOCK_COLOURS.warn)}${t("lg_warn")}</span>
+      <span>${dot(CLOCK_COLOURS.overdue)}${t("lg_overdue")}</span><span>${dot(CLOCK_COLOURS.done)}${t("lg_done")}</span>
+      <b>${t("map_teams")}</b>
+      <span>${dot(TEAM_COLOURS.available, 4)}${Rescue.stateName("available")}</span>
+      <span>${dot(TEAM_COLOURS.offered, 5)}${Rescue.stateName("offered")}</span>
+      <span>${dot(TEAM_COLOURS.busy, 5)}${Rescue.stateName("busy")}</span>
+      <span><i class="line"></i>${t("lg_route")}</span>`;
+  }
+  function hasRoute() { return !!routeLayer && routeLayer.getLayers().length > 0; }
+
   function focus(row) {
     if (map && row) map.panTo(ll(row.elevator.lon, row.elevator.lat));
   }
 
-  return { init, setIncident, removeMissingIncidents, setTeam, showRoute, focus };
+  return { init, setIncident, removeMissingIncidents, setTeam, showRoute, focus, renderLegend,
+           hasRoute };
 })();

@@ -12,6 +12,7 @@
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
     R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render(); TerminalAlerts.render();
+    ConsoleMap.renderLegend(); bannerText();
   };
   $("#btn-logout").onclick = async () => {
     await fetch("/api/v1/auth/logout", { method: "POST", credentials: "same-origin" });
@@ -129,11 +130,19 @@
       });
     } catch (e) { /* no audio device */ }
   }
+  // The calls this console is recording or has just recorded: the operator typed them, so no
+  // banner and no beep for them (other consoles, IVR and IoT alarms still ring).
+  const mine = { ids: new Set(), elevator: null };
+  function bannerText() {
+    const row = alarm.row;
+    if (row) $("#alarm-banner").textContent = `${R.t("new_alarm")} #${row.id} ${row.elevator.building}`;
+  }
   function alarm(row) {
+    if (mine.ids.has(row.id) || (mine.elevator !== null && row.elevator.id === mine.elevator)) return;
     row._new = true;
     setTimeout(() => { row._new = false; }, 10000);
     const b = $("#alarm-banner");
-    b.textContent = `${R.t("new_alarm")} #${row.id} ${row.elevator.building}`;
+    alarm.row = row; bannerText();
     b.hidden = false;
     clearTimeout(alarm.timer);
     alarm.timer = setTimeout(() => { b.hidden = true; }, 15000);
@@ -176,7 +185,12 @@
       if (isNew && m.type === "received" && !m.replay) alarm(m.incident);
     }
     queueBoard();
-    if (m.incident_id === state.selected) loadDetailSoon(state.selected);
+    if (m.incident_id === state.selected) {
+      loadDetailSoon(state.selected);
+      const row = state.incidents.get(state.selected), a = row && row.assignment;
+      const key = a ? `${a.id}:${a.open}:${row.arrived_at || ""}` : "";
+      if (key !== routeFor.key) routeFor(row);  // e.g. arrived: the route line goes
+    }
   }
 
   // ---------------------------------------------------------------- detail
@@ -192,6 +206,7 @@
   }
   function routeFor(row) {
     const a = row && row.assignment;
+    routeFor.key = a ? `${a.id}:${a.open}:${row.arrived_at || ""}` : "";
     const team = a && a.open && !row.arrived_at ? state.teams.get(a.team_id) : null;
     ConsoleMap.showRoute(team, team ? row : null);
   }
@@ -204,11 +219,6 @@
       if (state.selected !== id) return;
       state.detail = d; renderDetail();
     } catch (e) { $("#detail").textContent = e.message; }
-  }
-  function payloadText(p) {
-    const keep = Object.entries(p || {}).filter(([k, v]) => k !== "via" && v !== null && v !== "" &&
-      typeof v !== "object");
-    return keep.map(([k, v]) => `${k}: ${v}`).join(" · ");
   }
   function rankingTable(a) {
     if (!a || !a.ranking || !a.ranking.length) return "";
@@ -225,9 +235,10 @@
   function notificationsHtml(d) {
     if (!Array.isArray(d.notifications)) return "";
     const rows = d.notifications.map((n) => `<tr><td>${R.hhmm(n.created_at)}</td>
-      <td>${R.esc(n.channel || "")}</td><td>${R.esc(n.recipient_kind || "")} ${R.esc(n.to_masked || "")}</td>
-      <td>${R.esc(n.template || "")}</td>
-      <td><span class="ns ${R.esc(n.status)}">${R.esc(R.t("n_" + n.status))}</span>${n.attempts > 1 ? ` ×${n.attempts}` : ""}
+      <td>${R.esc(R.notificationName("channels", n.channel))}</td>
+      <td>${R.esc(R.notificationName("recipients", n.recipient_kind))} ${R.esc(n.to_masked || "")}</td>
+      <td>${R.esc(R.notificationName("templates", n.template))}</td>
+      <td><span class="ns ${R.esc(n.status)}">${R.esc(R.label("notification_status", n.status) || R.t("n_" + n.status))}</span>${n.attempts > 1 ? ` ×${n.attempts}` : ""}
       ${n.error ? `<small class="muted">${R.esc(n.error)}</small>` : ""}</td></tr>`).join("");
     return `<h3>${R.t("notifications")}</h3><table><tbody>${rows || `<tr><td class="muted">—</td></tr>`}</tbody></table>`;
   }
@@ -252,13 +263,17 @@
     if (!d) return;
     const en = R.getLang() === "en";
     const current = (d.assignments || []).slice(-1)[0];
-    const timeline = (d.timeline || []).slice().reverse().map((e) => `<tr><td>${R.hhmm(e.at)}</td>
-      <td>${R.esc(R.eventName(e.type))}</td><td>${R.esc(e.actor)}</td><td>${R.esc(payloadText(e.payload))}</td></tr>`).join("");
+    const timeline = (d.timeline || []).slice().reverse().map((e) => `<tr data-type="${R.esc(e.type)}"><td>${R.hhmm(e.at)}</td>
+      <td class="ev">${R.esc(R.eventName(e.type))}</td><td>${R.esc(R.eventText(e))}</td><td class="muted">${R.esc(e.actor)}</td></tr>`).join("");
     const assignments = (d.assignments || []).map((a) => `<tr><td>${R.esc(a.team.name)}</td>
       <td>${a.level}${R.t("level")}</td><td>${R.stateName(a.state)}</td><td>${R.hhmm(a.offered_at)}</td>
       <td>${R.esc(a.override_reason || a.decline_reason || "")}</td></tr>`).join("");
     const clock = d.arrived_at ? `<span class="cd done">${R.stateName("arrived")} ${R.hhmm(d.arrived_at)}</span>`
       : `<span class="cd" data-deadline="${d.sla_deadline}"></span>`;
+    // an open form (reason, choose team) survives the re-render a live event causes
+    const openForm = $("#action-form");
+    const keepForm = openForm && openForm.childElementCount && openForm.dataset.incident === String(d.id) ? openForm : null;
+    if (keepForm) keepForm.remove();
     $("#detail").innerHTML = `
       <h2>#${d.id} ${R.esc(d.elevator.building)} ${clock}</h2>
       <div class="meta">${R.esc(d.elevator.address)} · ${R.esc(en ? d.zone.name_en : d.zone.name)} ·
@@ -273,24 +288,62 @@
       ${rankingTable(current)}
       ${notificationsHtml(d)}
       <h3>${R.t("timeline")}</h3><table><tbody>${timeline}</tbody></table>`;
+    const slot = $("#action-form");
+    if (keepForm && slot) slot.replaceWith(keepForm);
+    const form = $("#action-form");
+    if (form) form.dataset.incident = String(d.id);
     tick();
   }
   $("#detail").addEventListener("click", (e) => {
     const btn = e.target.closest("button[data-action]");
     if (btn) act(btn.dataset.action);
   });
+  /* 指定队伍: the rule's candidates first (ETA, level, in time or not), then every free team with
+   * its company and road ETA, searchable (GET /api/v1/incidents/{id}/teams?q=). */
+  function teamRow(t, section) {
+    const ok = t.makes_deadline ? `<span class="ok">${R.t("in_time_yes")}</span>` : `<span class="late">${R.t("in_time_no")}</span>`;
+    return `<label class="ct-row ${t.rule_choice ? "rule" : ""}" data-section="${section}" data-team="${t.team_id}">
+      <input type="radio" name="team" value="${t.team_id}" required>
+      <b>${R.esc(t.team_name)}</b>${t.rule_choice ? ` <small class="flag">${R.t("ct_rule")}</small>` : ""}
+      <small class="muted">${R.esc(t.company)} · ${R.esc(t.team_code)}</small>
+      <span class="ct-meta">${t.level}${R.t("level")} · ${R.t("eta")} ${R.minutes(t.eta_s)} · ${ok}</span></label>`;
+  }
+  async function loadTeamChoices(box, q) {
+    const my = (loadTeamChoices.seq = (loadTeamChoices.seq || 0) + 1);
+    const picked = box.querySelector("input[name=team]:checked");
+    try {
+      const d = await R.api("GET", `/api/v1/incidents/${state.detail.id}/teams?q=${encodeURIComponent(q)}`);
+      if (my !== loadTeamChoices.seq) return;
+      const ranked = q ? "" : `<div class="ct-head">${R.t("ct_ranked")}</div>${d.ranked.map((t) => teamRow(t, "ranked")).join("")
+        || `<div class="muted">—</div>`}`;
+      const more = d.total > d.teams.length ? ` <small class="muted">(${d.teams.length}/${d.total})</small>` : "";
+      box.innerHTML = `${ranked}<div class="ct-head">${R.t("ct_all")} (${d.total})${more}</div>
+        ${d.teams.map((t) => teamRow(t, "all")).join("") || `<div class="muted">${R.t("ct_none")}</div>`}`;
+      const again = picked && box.querySelector(`input[name=team][value="${picked.value}"]`);
+      if (again) again.checked = true;
+    } catch (err) { box.innerHTML = `<p class="error">${R.esc(err.message)}</p>`; }
+  }
   function reasonForm(withTeam, onOk) {
     const box = $("#action-form");
-    const teams = [...state.teams.values()].filter((t) => t.status === "available" && t.on_duty);
     box.innerHTML = `<form class="inline-form">
-      ${withTeam ? `<select name="team" required>${teams.map((t) => `<option value="${t.id}">${R.esc(t.name)}</option>`).join("")}</select>` : ""}
+      ${withTeam ? `<div class="ct"><input type="search" name="q" placeholder="${R.t("ct_search")}">
+        <div class="ct-list"></div></div>` : ""}
       <input name="reason" required minlength="2" placeholder="${R.t("reason_prompt")}">
       <button class="primary" type="submit">${R.t("ok")}</button><span class="error"></span></form>`;
     const f = box.querySelector("form");
+    if (withTeam) {
+      const list = f.querySelector(".ct-list");
+      let timer;
+      f.q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => loadTeamChoices(list, f.q.value.trim()), 150); });
+      f.q.addEventListener("keydown", (e) => { if (e.key === "Enter") e.preventDefault(); });
+      loadTeamChoices(list, "");
+    }
     f.reason.focus();
     f.onsubmit = async (e) => {
       e.preventDefault();
-      try { await onOk(f.reason.value, withTeam ? Number(f.team.value) : null); box.innerHTML = ""; }
+      const picked = f.querySelector("input[name=team]:checked");
+      if (withTeam && !picked) { f.querySelector(".error").textContent = R.t("team_prompt"); return; }
+      try { await onOk(f.reason.value, withTeam ? Number(picked.value) : null); box.innerHTML = ""; }
       catch (err) { f.querySelector(".error").textContent = err.message; }
     };
   }
@@ -332,22 +385,39 @@
     else if (e.key === "Escape" && !form.hidden) { closeForm(); }
     else if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !form.hidden) { e.preventDefault(); submit(true); }
   });
+  /* What tells two lifts of one building apart: lift number at the address, the end of the
+   * registration code, floors. */
+  function liftText(e) {
+    const bits = [];
+    if (e.lifts_at_address > 1) bits.push(R.t("lift_no").replace("{n}", e.lift_no).replace("{total}", e.lifts_at_address));
+    bits.push(`${R.t("reg_code")} …${R.esc(e.register_code.slice(-6))}`);
+    if (e.floors) bits.push(R.t("floors").replace("{n}", e.floors));
+    return bits.join(" · ");
+  }
+  let near = [];
   function showResults() {
-    results.innerHTML = found.length ? found.map((e, i) => `<li role="option" data-i="${i}" class="${i === active ? "active" : ""}">
-      <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small>${R.esc(e.district)}</small></li>`).join("")
-      : (lookup.value.trim() ? `<li class="muted">${R.t("no_match")}</li>` : "");
+    const rows = found.map((e, i) => `<li role="option" data-i="${i}" class="${i === active ? "active" : ""}">
+      <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small>${R.esc(e.district)}</small>
+      <small class="lift">${liftText(e)}</small></li>`).join("");
+    let none = "";
+    if (!found.length && lookup.value.trim()) {
+      none = `<li class="muted no-match">${R.t("no_match")}${near.length ? " " + R.t("did_you_mean") : ""}</li>` +
+        near.map((e, i) => `<li role="option" data-near="${i}" class="near">
+          <b>${R.esc(e.rescue_code)}</b> ${R.esc(e.building)} · ${R.esc(e.address)} <small class="lift">${liftText(e)}</small></li>`).join("");
+    }
+    results.innerHTML = rows || none;
   }
   function choose(i) {
     const e = found[i]; if (!e) return;
     chosen = e; found = []; results.innerHTML = ""; callKey = null;
     lookup.value = `${e.rescue_code} ${e.building}`;
-    $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district}${e.three_no ? " · " + R.t("three_no") : ""}`;
+    $("#f-chosen").textContent = `✔ ${e.rescue_code} · ${e.address} · ${e.district} · ${liftText(e)}${e.three_no ? " · " + R.t("three_no") : ""}`;
     $("#f-terminal").innerHTML = "";
     TerminalAlerts.showFlag($("#f-terminal"), e.id, () => chosen === e);
     $("#f-phone").focus();
   }
   lookup.addEventListener("input", () => {
-    chosen = null; $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = "";
+    chosen = null; near = []; $("#f-chosen").textContent = ""; $("#f-terminal").innerHTML = "";
     clearTimeout(lookupTimer);
     const q = lookup.value.trim();
     if (!q) { found = []; showResults(); return; }
@@ -355,6 +425,10 @@
       const my = ++lookupSeq;
       try {
         const rows = await R.api("GET", `/api/v1/elevators/lookup?q=${encodeURIComponent(q)}`);
+        if (my !== lookupSeq) return;
+        // an unknown code: offer the codes one typo away (the API's near matches), clickable
+        near = !rows.length && /^\d{5,7}$/.test(q)
+          ? await R.api("GET", `/api/v1/elevators/near-codes?q=${encodeURIComponent(q)}`) : [];
         if (my !== lookupSeq) return;
         found = rows; active = rows.length ? 0 : -1; showResults();
       } catch (e) { $("#f-error").textContent = e.message; }
@@ -367,6 +441,8 @@
   });
   results.addEventListener("mousedown", (e) => {
     const li = e.target.closest("li[data-i]"); if (li) { e.preventDefault(); choose(Number(li.dataset.i)); }
+    const alt = e.target.closest("li[data-near]");
+    if (alt) { e.preventDefault(); found = near; near = []; choose(Number(alt.dataset.near)); }
   });
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(true); });
   $("#f-record").onclick = () => submit(false);
@@ -380,6 +456,7 @@
     if (!chosen) { $("#f-error").textContent = R.t("pick_elevator"); lookup.focus(); return; }
     callKey = callKey || `console-${Date.now()}-${Math.random().toString(36).slice(2)}`;
     inFlight = true; submitButtons().forEach((b) => { b.disabled = true; });
+    mine.elevator = chosen.id;
     const body = {
       elevator_id: chosen.id, channel: $("#f-channel").value,
       caller_phone: $("#f-phone").value.trim() || null,
@@ -390,6 +467,7 @@
     try {
       const inc = await R.api("POST", "/api/v1/incidents", body,
                               { headers: { "Idempotency-Key": callKey } });
+      mine.ids.add(inc.id);
       let id = inc.id;
       if (inc.duplicate) { id = inc.merged_into; }
       else if (dispatchToo) {
@@ -400,10 +478,10 @@
       closeForm();
       select(id);
     } catch (err) {
-      const field = err.body && err.body.field ? ` (${err.body.field})` : "";
-      $("#f-error").textContent = err.message + field;
+      $("#f-error").textContent = err.message;  // in the page language, naming the field once
     } finally {
       inFlight = false; submitButtons().forEach((b) => { b.disabled = false; });
+      mine.elevator = null;
     }
   }
 
@@ -413,6 +491,7 @@
     let me;
     try { me = await R.api("GET", "/api/v1/auth/me"); } catch (e) { return; }
     if (me.role === "crew") { location.href = "/crew"; return; }
+    await R.labelsReady;
     await ConsoleMap.init(select);
     TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
     TerminalAlerts.init();

@@ -68,6 +68,10 @@ def test_location_denied_is_said_and_told_to_the_console(site: Site, pw: Any) ->
             break
         crew.wait_for_timeout(100)
     assert team_row(op, site)["gps_status"] == "denied"
+    # the operator's team panel says so next to the GPS age, live (no reload)
+    op.wait_for_selector(f"#tp-table tr[data-team='{site.net.a_near}'] td.gps .flag.gps-denied",
+                         timeout=10_000)
+    assert "定位权限被拒绝" in op.inner_text(f"#tp-table tr[data-team='{site.net.a_near}'] td.gps")
     # item 9: English keeps the team's name in the header
     crew.click("#btn-lang")
     assert crew.inner_text("#team-name") == "并州一组"

@@ -36,6 +36,11 @@ const TeamPanel = (() => {
 
   function mayChange() { return !!st.me && ["supervisor", "admin"].includes(st.me.role); }
   function gpsAge(t) {
+    const warn = t.gps_status === "denied" || t.gps_status === "unavailable"
+      ? ` <span class="flag gps-${t.gps_status}">${R.t("gps_status_" + t.gps_status)}</span>` : "";
+    return gpsText(t) + warn;
+  }
+  function gpsText(t) {
     if (!t.position_at) return `<span class="muted">${R.t("tp_no_gps")}</span>`;
     const s = Math.max(0, (st.now() - Date.parse(t.position_at)) / 1000);
     const txt = s < 60 ? R.t("tp_ago_s") : s < 3600 ? `${Math.floor(s / 60)} ${R.t("tp_ago_m")}`

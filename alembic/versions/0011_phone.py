@@ -38,6 +38,8 @@ def upgrade() -> None:
         sa.Column("recording_deleted_at", UTCDateTime(), nullable=True),
         sa.Column("callback_of_id", sa.Integer(), nullable=True),
         sa.Column("called_back_at", UTCDateTime(), nullable=True),
+        sa.Column("conference", sa.String(length=64), nullable=True),
+        sa.Column("leg", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(["callback_of_id"], ["call.id"]),
         sa.ForeignKeyConstraint(["incident_id"], ["incident.id"]),
         sa.ForeignKeyConstraint(["operator_id"], ["user_account.id"]),
@@ -47,6 +49,7 @@ def upgrade() -> None:
     op.create_index("ix_call_status_queued", "call", ["status", "queued_at"])
     op.create_index("ix_call_from", "call", ["from_number"])
     op.create_index(op.f("ix_call_incident_id"), "call", ["incident_id"])
+    op.create_index(op.f("ix_call_conference"), "call", ["conference"])
     op.create_table(
         "seat",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -62,6 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("seat")
+    op.drop_index(op.f("ix_call_conference"), table_name="call")
     op.drop_index(op.f("ix_call_incident_id"), table_name="call")
     op.drop_index("ix_call_from", table_name="call")
     op.drop_index("ix_call_status_queued", table_name="call")

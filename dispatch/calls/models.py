@@ -18,7 +18,9 @@ DIRECTIONS = ("inbound", "outbound")
 STATUSES = ("ivr", "queued", "answered", "completed", "abandoned", "failed")
 """``ivr``: still in the menu; ``queued``: waiting for an operator (ringing on the consoles);
 ``answered``: an operator took it; ``completed``: ended after being answered (or an IVR call
-that ended in the menu); ``abandoned``: the caller hung up while queued."""
+that ended in the menu); ``abandoned``: the caller hung up while queued. A leg of a three-way
+call (``conference`` set) goes ``dialing → ringing → in_progress → completed`` or ``busy`` /
+``no_answer`` / ``failed``."""
 
 
 class Call(Base):
@@ -43,6 +45,8 @@ class Call(Base):
     recording_deleted_at: Mapped[datetime | None]
     callback_of_id: Mapped[int | None] = mapped_column(ForeignKey("call.id"))
     called_back_at: Mapped[datetime | None]
+    conference: Mapped[str | None] = mapped_column(String(64), index=True)
+    leg: Mapped[str | None] = mapped_column(String(16))  # operator | caller | team | use_unit
 
 
 class Seat(Base):

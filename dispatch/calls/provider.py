@@ -54,6 +54,17 @@ def redirect(settings: Settings, call_sid: str, twiml: str) -> None:
         raise _failed(exc) from exc
 
 
+def hang_up(settings: Settings, call_sid: str) -> None:
+    """End a live call (``Status=completed``); a call already gone is fine."""
+    try:
+        client(settings).calls(call_sid).update(status="completed")
+    except TwilioRestException as exc:
+        if exc.status not in (404, 400):
+            raise _failed(exc) from exc
+    except (TwilioException, OSError) as exc:
+        raise _failed(exc) from exc
+
+
 def place(settings: Settings, *, to: str, twiml: str, status_callback: str) -> str:
     """Place an outbound call from the centre's number; returns its SID."""
     c = config(settings)

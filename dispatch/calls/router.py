@@ -20,13 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatch import lifecycle
 from dispatch.calls import provider, service, twiml
 from dispatch.calls.models import Call
 from dispatch.deps import Now, Operator, SessionDep, SettingsDep, Staff, ViewerDep
 from dispatch.errors import Problem
 from dispatch.events import Actor
 from dispatch.incidents.schemas import normalise_phone
-from dispatch.models import Incident, User
+from dispatch.models import Assignment, Elevator, Incident, Organization, Team, User
 from dispatch.notifications.webhooks import XML, TwilioSigned
 from dispatch.scoping import Visibility
 from dispatch.security.ids import Id, QueryId
@@ -248,6 +249,81 @@ def incident_calls(incident_id: Id, _: Staff, viewer: ViewerDep,
     calls = list(session.scalars(select(Call).where(Call.incident_id == incident_id)
                                  .order_by(Call.id)))
     return {"items": _rows(session, calls, viewer)}
+
+
+class ConferenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    use_unit: bool = False
+
+
+@router.post("/incidents/{incident_id}/conference", status_code=201)
+def start_conference(incident_id: Id, body: ConferenceIn, user: Operator, viewer: ViewerDep,
+                     session: SessionDep, settings: SettingsDep, now: Now) -> dict[str, Any]:
+    """接通救援队: my desk phone, the caller (the live hotline call is moved in; otherwise the
+    caller is called) and the accepted team's phone (and optionally the use unit's) in one
+    Twilio conference. Each leg's status shows live on the timeline (``conference_leg``)."""
+    seat = _seat(session, user)
+    incident = session.scalar(viewer.incidents(select(Incident)).where(Incident.id == incident_id))
+    if incident is None:
+        raise Problem(404, "No such incident", field="incident_id")
+    if service.conference_legs(session, incident.id, live_only=True):
+        raise Problem(409, "A three-way call is already running", field="incident_id")
+    team = session.scalar(select(Team).join(Assignment, Assignment.team_id == Team.id).where(
+        Assignment.incident_id == incident.id,
+        Assignment.state.in_((lifecycle.ACCEPTED, lifecycle.EN_ROUTE, lifecycle.ON_SCENE))))
+    if team is None:
+        raise Problem(409, "No accepted team", "the three-way call needs a team that has "
+                      "accepted", field="incident_id")
+    live = session.scalar(select(Call).where(Call.incident_id == incident.id,
+                                             Call.direction == "inbound",
+                                             Call.status == "answered")
+                          .order_by(Call.id.desc()).limit(1))
+    caller = live.from_number if live is not None else incident.caller_phone
+    name = f"incident-{incident.id}-{int(now.timestamp())}"
+    base = settings.public_base_url.rstrip("/")
+    legs: list[tuple[str, str | None]] = [("operator", seat.phone), ("team", team.phone)]
+    if caller:
+        legs.insert(1, ("caller", caller))
+    if body.use_unit:
+        elevator = session.get(Elevator, incident.elevator_id)
+        unit = session.get(Organization, elevator.use_unit_id) if elevator and \
+            elevator.use_unit_id else None
+        if unit is None or not unit.phone:
+            raise Problem(422, "The use unit has no phone", field="use_unit")
+        legs.append(("use_unit", unit.phone))
+    rows = []
+    for leg, phone in legs:
+        assert phone is not None
+        number = to_e164(phone)
+        moving = live if leg == "caller" and live is not None else None
+        call = service.conference_leg(session, incident, conference=name, leg=leg, to=number,
+                                      user=user, now=now, existing=moving)
+        doc = twiml.conference(settings, name, moderator=leg == "operator")
+        if moving is not None:
+            provider.redirect(settings, moving.call_sid, doc)
+        else:
+            call.call_sid = provider.place(settings, to=number, twiml=doc,
+                                           status_callback=f"{base}/twilio/calls/status"
+                                           f"?c={call.id}")[:64]
+        rows.append(call)
+    return {"conference": name, "legs": _rows(session, rows, viewer)}
+
+
+@router.post("/incidents/{incident_id}/conference/end")
+def end_conference(incident_id: Id, _: Operator, viewer: ViewerDep, session: SessionDep,
+                   settings: SettingsDep) -> dict[str, Any]:
+    """End the three-way call: every leg still up is hung up (their status callbacks record
+    the end)."""
+    if session.scalar(viewer.incidents(select(Incident.id)).where(
+            Incident.id == incident_id)) is None:
+        raise Problem(404, "No such incident", field="incident_id")
+    legs = service.conference_legs(session, incident_id, live_only=True)
+    if not legs:
+        raise Problem(409, "No three-way call is running", field="incident_id")
+    for leg in legs:
+        if not leg.call_sid.startswith("pending-"):
+            provider.hang_up(settings, leg.call_sid)
+    return {"ended": [leg.id for leg in legs]}
 
 
 @router.get("/seats/me")

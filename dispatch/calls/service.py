@@ -50,7 +50,8 @@ def call_row(call: Call, *, operator: str | None = None) -> dict[str, Any]:
             "recording": bool(call.recording_sid) and call.recording_deleted_at is None,
             "recording_duration_s": call.recording_duration_s,
             "recording_deleted_at": _iso(call.recording_deleted_at),
-            "callback_of_id": call.callback_of_id, "called_back_at": _iso(call.called_back_at)}
+            "callback_of_id": call.callback_of_id, "called_back_at": _iso(call.called_back_at),
+            "conference": call.conference, "leg": call.leg}
 
 
 def for_viewer(row: dict[str, Any], viewer: Visibility) -> dict[str, Any]:
@@ -150,6 +151,8 @@ def call_ended(session: Session, params: Mapping[str, str], *, now: datetime,
     if call is None:
         return None
     status = params.get("CallStatus") or ""
+    if call.conference is not None:
+        return _conference_leg(session, call, status, now)
     queue_result = params.get("QueueResult") or ""
     if queue_result in ("redirected", "bridged", "bridging-in-process"):
         return call  # an operator took it (the answer changed the call)
@@ -181,6 +184,60 @@ def call_ended(session: Session, params: Mapping[str, str], *, now: datetime,
                          at=now, payload={"call_id": call.id, "status": call.status,
                                           "direction": call.direction})
     return call
+
+
+LEG_STATUS = {"queued": "dialing", "initiated": "dialing", "ringing": "ringing",
+              "in-progress": "in_progress", "answered": "in_progress", "completed": "completed",
+              "busy": "busy", "no-answer": "no_answer", "failed": "failed",
+              "canceled": "failed"}
+LEG_FINAL = ("completed", "busy", "no_answer", "failed")
+
+
+def _conference_leg(session: Session, call: Call, status: str, now: datetime) -> Call:
+    """A leg of a three-way call moved on: its status shows live on the incident's timeline
+    (``conference_leg``); late or repeated reports never move a finished leg back."""
+    new = LEG_STATUS.get(status)
+    if new is None or new == call.status or call.status in LEG_FINAL:
+        return call
+    call.status = new
+    if new in LEG_FINAL:
+        call.ended_at = now
+    if call.incident_id is not None:
+        incident = session.get(Incident, call.incident_id)
+        if incident is not None:
+            append_event(session, incident, type="conference_leg", actor=Actor.system("twilio"),
+                         at=now, payload={"call_id": call.id, "leg": call.leg, "status": new,
+                                          "conference": call.conference})
+    return call
+
+
+def conference_leg(session: Session, incident: Incident, *, conference: str, leg: str,
+                   to: str, user: User, now: datetime, existing: Call | None = None) -> Call:
+    """A leg row of a three-way call (``existing``: the caller's live hotline call, which is
+    redirected into the conference instead of being called)."""
+    if existing is not None:
+        existing.conference, existing.leg, existing.status = conference, leg, "in_progress"
+        existing.incident_id = incident.id
+        call = existing
+    else:
+        call = Call(call_sid=f"pending-{conference}-{leg}", direction="outbound",
+                    from_number=None, to_number=to, status="dialing", created_at=now,
+                    operator_id=user.id, incident_id=incident.id, conference=conference,
+                    leg=leg)
+        session.add(call)
+    session.flush()
+    append_event(session, incident, type="conference_leg", actor=Actor(user.username, user.role),
+                 at=now, payload={"call_id": call.id, "leg": leg, "status": call.status,
+                                  "conference": conference})
+    return call
+
+
+def conference_legs(session: Session, incident_id: int, *, live_only: bool = False
+                    ) -> list[Call]:
+    stmt = select(Call).where(Call.incident_id == incident_id, Call.conference.is_not(None))
+    if live_only:
+        stmt = stmt.where(Call.status.not_in(LEG_FINAL))
+    return list(session.scalars(stmt.order_by(Call.id)))
 
 
 def recording_done(session: Session, params: Mapping[str, str], *, now: datetime,

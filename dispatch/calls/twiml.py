@@ -66,3 +66,13 @@ def callback(settings: Settings, call_id: int, passenger: str, centre: str | Non
     r.say("96333回拨，正在接通来电人。", language=ZH)
     r.dial(passenger, **_dial_kwargs(settings, call_id, centre))  # type: ignore[arg-type]
     return str(r)
+
+
+def conference(settings: Settings, name: str, *, moderator: bool) -> str:
+    """Join the incident's three-way call (the operator's leg ends it for everyone)."""
+    r = VoiceResponse()
+    r.say("正在接入三方通话。", language=ZH)
+    d = r.dial(**({"record": "record-from-answer"} if settings.call_recording else {}))
+    d.conference(name, start_conference_on_enter=True, end_conference_on_exit=moderator,
+                 beep=False)
+    return str(r)

@@ -392,3 +392,65 @@ def test_seat_phone_is_validated(api: Api, op) -> None:
                                                              "available": False})
     assert r.json() == {"phone": "+8613812345678", "available": False}
 
+
+
+# --- three-way call -----------------------------------------------------------------------
+def test_three_way_call_with_the_crew_legs_live_and_ending_all(api: Api, fake, net,
+                                                                op) -> None:
+    seat(api, op, DESK_A)
+    r = api.client.post("/api/v1/incidents", headers=op, json={
+        "rescue_code": net.rescue_code, "channel": "call", "caller_phone": "13812345678"})
+    inc = r.json()["id"]
+    aid = api.client.post(f"/api/v1/incidents/{inc}/confirm",
+                          headers=op).json()["assignments"][-1]["id"]
+    early = api.client.post(f"/api/v1/incidents/{inc}/conference", headers=op, json={})
+    assert early.status_code == 409  # no team has accepted yet
+    crew = api.user("crew", team_id=net.a_near)
+    assert api.client.post(f"/api/v1/assignments/{aid}/accept",
+                           headers=crew).status_code == 200
+    assert api.client.post(f"/api/v1/incidents/{inc}/conference", headers=crew,
+                           json={}).status_code == 403
+    fake.set_outcome("+8613900000000", "no-answer")  # the crew's phone will not answer
+    r = api.client.post(f"/api/v1/incidents/{inc}/conference", headers=op, json={})
+    assert r.status_code == 201, r.text
+    legs = {leg["leg"]: leg for leg in r.json()["legs"]}
+    assert set(legs) == {"operator", "caller", "team"}
+    placed = {c.to: c for c in fake.calls()}
+    assert set(placed) == {DESK_A, CALLER, "+8613900000000"}
+    name = r.json()["conference"]
+    assert ET.fromstring(placed[DESK_A].twiml).find("Dial/Conference").text == name
+    assert api.client.post(f"/api/v1/incidents/{inc}/conference", headers=op,
+                           json={}).status_code == 409  # one at a time
+    # the fake reports each leg: ringing, in progress, completed (team: no answer)
+    for cb in _drain(fake):
+        assert post_signed(api, fake, cb.url.removeprefix(BASE), cb.params).status_code == 204
+    with api.db() as s:
+        types = [(e.payload.get("leg"), e.payload.get("status")) for e in s.scalars(
+            select(IncidentEvent).where(IncidentEvent.incident_id == inc,
+                                        IncidentEvent.type == "conference_leg")
+            .order_by(IncidentEvent.seq))]
+    assert ("team", "ringing") in types and ("team", "no_answer") in types
+    assert ("caller", "in_progress") in types and ("operator", "completed") in types
+    # every leg is over now: nothing left to end
+    r = api.client.post(f"/api/v1/incidents/{inc}/conference/end", headers=op)
+    assert r.status_code == 409
+    calls = api.client.get(f"/api/v1/incidents/{inc}/calls", headers=op).json()["items"]
+    assert {c["leg"]: c["status"] for c in calls} == {
+        "operator": "completed", "caller": "completed", "team": "no_answer"}
+
+
+def test_ending_the_three_way_call_hangs_up_every_leg(api: Api, fake, net, op) -> None:
+    seat(api, op, DESK_A)
+    inc = api.client.post("/api/v1/incidents", headers=op, json={
+        "rescue_code": net.rescue_code, "channel": "call"}).json()["id"]
+    aid = api.client.post(f"/api/v1/incidents/{inc}/confirm",
+                          headers=op).json()["assignments"][-1]["id"]
+    crew = api.user("crew", team_id=net.a_near)
+    api.client.post(f"/api/v1/assignments/{aid}/accept", headers=crew)
+    r = api.client.post(f"/api/v1/incidents/{inc}/conference", headers=op, json={})
+    assert r.status_code == 201, r.text
+    assert {leg["leg"] for leg in r.json()["legs"]} == {"operator", "team"}  # no caller number
+    r = api.client.post(f"/api/v1/incidents/{inc}/conference/end", headers=op)
+    assert r.status_code == 200 and len(r.json()["ended"]) == 2
+    hung = {sid for sid, fields in fake.updates if fields.get("Status") == "completed"}
+    assert hung == {c.sid for c in fake.calls()}

@@ -15,6 +15,11 @@ const PhoneDesk = (() => {
       pd_past: "历史警情", pd_open: "进行中警情", pd_ivr: "语音导航已登记", pd_taken: "已被其他坐席接听",
       pd_no_seat: "请先签入坐席电话", pd_calls: "通话记录", pd_play: "播放录音", pd_hung_up: "挂机于",
       pd_seat_saved: "坐席已签入", pd_answered_by: "接听人", pd_called_back: "已回拨",
+      pd_conf: "接通救援队", pd_conf_unit: "接通救援队和使用单位", pd_conf_end: "结束三方通话",
+      pd_leg_operator: "坐席", pd_leg_caller: "来电人", pd_leg_team: "救援队", pd_leg_use_unit: "使用单位",
+      pd_st_ivr: "语音导航", pd_st_queued: "排队中", pd_st_answered: "通话中", pd_st_completed: "已结束",
+      pd_st_abandoned: "已挂机", pd_st_failed: "失败", pd_st_dialing: "拨号中", pd_st_ringing: "振铃",
+      pd_st_in_progress: "通话中", pd_st_busy: "占线", pd_st_no_answer: "无人接听",
     },
     en: {
       pd_title: "Calls", pd_ringing: "Ringing calls", pd_none: "No calls waiting", pd_abandoned: "Abandoned calls",
@@ -23,6 +28,11 @@ const PhoneDesk = (() => {
       pd_past: "past incidents", pd_open: "open incidents", pd_ivr: "recorded by IVR", pd_taken: "taken by another operator",
       pd_no_seat: "Sign in to a seat with your desk phone first", pd_calls: "Calls", pd_play: "Play recording",
       pd_hung_up: "hung up", pd_seat_saved: "Seat signed in", pd_answered_by: "answered by", pd_called_back: "called back",
+      pd_conf: "Connect crew", pd_conf_unit: "Connect crew and use unit", pd_conf_end: "End three-way call",
+      pd_leg_operator: "operator", pd_leg_caller: "caller", pd_leg_team: "crew", pd_leg_use_unit: "use unit",
+      pd_st_ivr: "in IVR", pd_st_queued: "queued", pd_st_answered: "on the line", pd_st_completed: "ended",
+      pd_st_abandoned: "hung up", pd_st_failed: "failed", pd_st_dialing: "dialling", pd_st_ringing: "ringing",
+      pd_st_in_progress: "in progress", pd_st_busy: "busy", pd_st_no_answer: "no answer",
     },
   });
   const st = { ringing: new Map(), abandoned: new Map(), pops: new Map(), me: null, now: () => Date.now() };
@@ -118,18 +128,36 @@ const PhoneDesk = (() => {
       $("#pd-phone").value = s.phone; flash(R.t("pd_seat_saved"));
     } catch (err) { flash(err.message, true); }
   }
-  /* The incident's calls (detail pane), with a player for recordings. */
-  async function callsHtml(incidentId) {
+  /* The incident's calls (detail pane), with a player for recordings and the three-way call. */
+  async function callsHtml(d) {
     let items;
-    try { items = (await R.api("GET", `/api/v1/incidents/${incidentId}/calls`)).items; } catch (e) { return ""; }
-    if (!items.length) return "";
+    try { items = (await R.api("GET", `/api/v1/incidents/${d.id}/calls`)).items; } catch (e) { return ""; }
     const play = st.me && !st.me.read_only;
+    const accepted = (d.assignments || []).some((a) => ["accepted", "en_route", "on_scene"].includes(a.state));
+    const running = items.some((c) => c.conference && !["completed", "busy", "no_answer", "failed"].includes(c.status));
+    const buttons = play && accepted ? `<div class="actions-bar">${running
+      ? `<button data-conf-end="${d.id}" class="danger">${R.t("pd_conf_end")}</button>`
+      : `<button data-conf="${d.id}">${R.t("pd_conf")}</button>
+         <button data-conf-unit="${d.id}">${R.t("pd_conf_unit")}</button>`}</div>` : "";
+    if (!items.length && !buttons) return "";
     const rows = items.map((c) => `<tr data-call-row="${c.id}"><td>${R.hhmm(c.queued_at || c.answered_at || c.ended_at)}</td>
-      <td>${c.direction === "outbound" ? "↗" : "↙"} ${R.esc(c.from || c.to_masked || "—")}</td><td>${R.stateName(c.status)}</td>
+      <td>${c.leg ? R.t("pd_leg_" + c.leg) : (c.direction === "outbound" ? "↗" : "↙")} ${R.esc(c.from || c.to_masked || "—")}</td>
+      <td class="pd-status">${R.t("pd_st_" + c.status)}</td>
       <td>${c.operator ? `${R.t("pd_answered_by")} ${R.esc(c.operator)}` : ""}</td>
       <td>${c.recording && play ? `<audio controls preload="none" src="/api/v1/calls/${c.id}/recording"></audio> ${c.recording_duration_s ?? ""}s` : ""}</td></tr>`).join("");
-    return `<h3>${R.t("pd_calls")}</h3><table class="pd-calls"><tbody>${rows}</tbody></table>`;
+    return `<h3>${R.t("pd_calls")}</h3>${buttons}<table class="pd-calls"><tbody>${rows}</tbody></table>`;
   }
+  async function conference(id, body, end) {
+    try {
+      await R.api("POST", `/api/v1/incidents/${id}/conference${end ? "/end" : ""}`, end ? undefined : body);
+    } catch (e) { alert(e.status === 409 && e.body && e.body.field === "seat" ? R.t("pd_no_seat") : e.message); }
+  }
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("#detail button[data-conf], #detail button[data-conf-unit], #detail button[data-conf-end]");
+    if (!b) return;
+    if (b.dataset.confEnd) conference(Number(b.dataset.confEnd), null, true);
+    else conference(Number(b.dataset.conf || b.dataset.confUnit), { use_unit: !!b.dataset.confUnit }, false);
+  });
   function init({ now, select, me }) {
     st.now = now; st.me = me;
     if (me && me.read_only) $("#pd-seat").hidden = true;

@@ -203,7 +203,7 @@
     try {
       const d = await R.api("GET", `/api/v1/incidents/${id}`);
       d._terminalFlag = await TerminalAlerts.flagFor(d.elevator.id);
-      d._calls = await PhoneDesk.callsHtml(d.id);  // issue 15
+      d._calls = await PhoneDesk.callsHtml(d);  // issue 15
       if (state.selected !== id) return;
       state.detail = d; renderDetail();
     } catch (e) { $("#detail").textContent = e.message; }

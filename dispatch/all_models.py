@@ -3,6 +3,7 @@
 Add one line per new models module.
 """
 
+from dispatch.calls import models as _calls_models  # noqa: F401  (issue 15)
 from dispatch.elevators import indexes as _elevator_indexes  # noqa: F401  (issue 13)
 from dispatch.models import Base
 from dispatch.notifications import models as _notifications  # noqa: F401  (issue 5)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from dispatch.auth.link_router import router as link_router
 from dispatch.auth.router import router as auth_router
 from dispatch.bus import make_bus
+from dispatch.calls import wiring as phone_desk  # issue 15
 from dispatch.db import make_engine, session_factory
 from dispatch.dispatching.router import router as dispatching_router
 from dispatch.elevators.router import router as elevators_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs = JobLoop(app.state.sessionmaker, settings=settings,
                            router=lambda: router_for(settings))
             terminals.add_jobs(jobs, app)  # issue 19: offline sweep and heartbeat flush
+            phone_desk.add_jobs(jobs, app)  # issue 15: recording retention
             jobs.start()
         app.state.jobs = jobs  # issue 18: /readyz reads its last tick
         mqtt = terminals.start(app)  # issue 19: the MQTT consumer when RESCUE_MQTT_URL is set
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
     terminals.install(app, settings)  # issue 19: liveness store, terminal alert events
     publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
+    phone_desk.install(app)  # issue 15: call messages published after commit
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
@@ -124,4 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(twilio_router)
     app.include_router(teams_router)
     app.include_router(registry_router)  # issue 13: /api/v1/registry (admin page)
+    app.include_router(phone_desk.twilio_router)  # issue 15
+    app.include_router(phone_desk.router)  # issue 15
     return app

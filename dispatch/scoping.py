@@ -66,6 +66,17 @@ class Visibility:
         return self.role not in ACTING_ROLES and not self.is_crew
 
     @property
+    def sees_caller_numbers(self) -> bool:
+        """Issue 15: operators and supervisors read a caller's full number on the phone desk;
+        everyone else sees it masked (crews not at all)."""
+        return self.role in ACTING_ROLES or self.role == "system"
+
+    @property
+    def sees_calls(self) -> bool:
+        """Issue 15: ringing calls and recordings are for staff, never for crews."""
+        return self.role in STAFF_ROLES
+
+    @property
     def sees_everything(self) -> bool:
         """Staff without a region: one shared board snapshot serves them all."""
         return self.role in STAFF_ROLES and self.region_zone_id is None

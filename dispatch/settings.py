@@ -324,6 +324,17 @@ class Settings(BaseSettings):
                  "unclassified": 15, "residential": 12},
         description="The \"rush hour\" road-class speed table of the coverage page and the "
         "replay (JSON, overlaid on RESCUE_GEO_SPEEDS_KMH).")
+    # --- issue 15: the phone desk (call queue, seats, recordings) -----------------------------
+    call_queue: bool = Field(
+        default=True, description="Hotline callers who ask for an operator (0, unknown code, "
+        "no key) wait in a Twilio queue that rings on every console; false: they are dialled "
+        "straight to RESCUE_HOTLINE_OPERATOR_NUMBER.")
+    call_recording: bool = Field(
+        default=True, description="Record the hotline's operator calls and call-backs (the "
+        "greeting says so).")
+    call_recording_retention_days: int = Field(
+        default=180, ge=1, description="Recordings older than this are deleted at the "
+        "provider by a job (the call row keeps that it had one).")
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""

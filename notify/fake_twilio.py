@@ -1,4 +1,6 @@
-"""A small local Twilio: the Messages and Calls *create* endpoints the real client calls.
+"""A small local Twilio: the Messages and Calls *create* endpoints the real client calls, call
+updates (``POST Calls/{CallSid}.json``) and recordings (``GET Recordings/{sid}.mp3``,
+``DELETE Recordings/{sid}.json``) for the phone desk.
 
 Tests and the demo point the real ``twilio`` client at it (``RESCUE_TWILIO_API_BASE_URL``). It
 checks the account's Basic auth, answers like Twilio (``201`` with a JSON resource and an ``SM…``
@@ -104,6 +106,9 @@ class FakeTwilio:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
         self.callbacks_sent: list[tuple[Callback, int]] = []
         self.outcomes: dict[str, str] = {}
+        self.updates: list[tuple[str, dict[str, str]]] = []  # (CallSid, fields) of call updates
+        self.recordings: dict[str, bytes] = {}  # RecordingSid -> audio (issue 15)
+        self.deleted_recordings: list[str] = []
         self._faults: list[_Fault] = []
         self._ratio = 0.0
         self._ratio_status = 500
@@ -171,8 +176,20 @@ class FakeTwilio:
         """The final status reported for messages/calls to ``to`` (default delivered/completed)."""
         self.outcomes[to] = outcome
 
+    def add_recording(self, call_sid: str, *, duration_s: int = 42) -> str:
+        """A finished recording of ``call_sid`` (some bytes standing for the audio); returns
+        its ``RE…`` sid. Post its status callback with :meth:`inbound`."""
+        sid = f"RE{next(self._seq):08x}{secrets.token_hex(12)}"
+        with self._lock:
+            self.recordings[sid] = b"ID3fake-recording:" + call_sid.encode() + \
+                b":" + str(duration_s).encode() + b"\x00" * 256
+        return sid
+
     def reset(self) -> None:
         with self._lock:
+            self.updates.clear()
+            self.recordings.clear()
+            self.deleted_recordings.clear()
             self._faults.clear()
             self._ratio = 0.0
             self.received.clear()
@@ -306,6 +323,26 @@ class FakeTwilio:
             resource.update(direction="outbound-api")
         return 201, resource
 
+    def _update_call(self, sid: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST Calls/{CallSid}.json``: new TwiML or Url for a live call, or
+        ``Status=completed`` to hang it up. Inbound calls are not created here, so any ``CA…``
+        sid is accepted."""
+        if not sid.startswith("CA"):
+            return 404, _error(20404, f"The requested resource /Calls/{sid}.json was not found")
+        if not (params.get("Twiml") or params.get("Url") or params.get("Status")):
+            return 400, _error(21205, "Url, Twiml or Status parameter is required.")
+        fault = self._next_fault()
+        if fault is not None and fault.then != "create":
+            return fault.status, _error(20500, "Internal Server Error")
+        with self._lock:
+            self.updates.append((sid, dict(params)))
+        now = datetime.now(UTC)
+        status = "completed" if params.get("Status") == "completed" else "in-progress"
+        return 200, {"sid": sid, "account_sid": self.account_sid, "status": status,
+                     "date_updated": format_datetime(now, usegmt=True),
+                     "api_version": "2010-04-01",
+                     "uri": f"{API}{self.account_sid}/Calls/{sid}.json"}
+
     def _authorised(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
             return False
@@ -359,8 +396,58 @@ class FakeTwilio:
                     out[k] = v if k not in out else out[k] + "," + v
                 return out
 
+            def _account_ok(self, account: str) -> bool:
+                if account != fake.account_sid or not fake._authorised(
+                        self.headers.get("Authorization")):
+                    self._send(401, _error(20003, "Authenticate"))
+                    return False
+                return True
+
+            def _recording_sid(self, path: str, ext: str) -> tuple[str, str] | None:
+                parts = path[len(API):].split("/") if path.startswith(API) else []
+                if len(parts) == 3 and parts[1] == "Recordings" and parts[2].endswith(ext):
+                    return parts[0], parts[2][:-len(ext)]
+                return None
+
+            def do_DELETE(self) -> None:
+                path = urlparse(self.path).path
+                found = self._recording_sid(path, ".json")
+                if found is None:
+                    self._send(404, _error(20404, "not found"))
+                    return
+                if not self._account_ok(found[0]):
+                    return
+                with fake._lock:
+                    gone = fake.recordings.pop(found[1], None)
+                    if gone is not None:
+                        fake.deleted_recordings.append(found[1])
+                if gone is None:
+                    self._send(404, _error(20404, "The requested resource was not found"))
+                    return
+                with fake._lock:
+                    fake.requests.append((self.command, self.path, 204))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self) -> None:
                 path = urlparse(self.path).path
+                found = self._recording_sid(path, ".mp3")
+                if found is not None:
+                    if not self._account_ok(found[0]):
+                        return
+                    audio = fake.recordings.get(found[1])
+                    if audio is None:
+                        self._send(404, _error(20404, "not found"))
+                        return
+                    with fake._lock:
+                        fake.requests.append((self.command, self.path, 200))
+                    self.send_response(200)
+                    self.send_header("Content-Type", "audio/mpeg")
+                    self.send_header("Content-Length", str(len(audio)))
+                    self.end_headers()
+                    self.wfile.write(audio)
+                    return
                 if path == "/fake/messages":
                     self._send(200, [_public(r) for r in list(fake.received)])
                 elif path == "/":
@@ -379,6 +466,11 @@ class FakeTwilio:
                     self._send(404, _error(20404, "not found"))
                     return
                 parts = path[len(API):].split("/")
+                if len(parts) == 3 and parts[1] == "Calls" and parts[2].endswith(".json"):
+                    if self._account_ok(parts[0]):  # update a live call (issue 15)
+                        status, body = fake._update_call(parts[2][:-5], params)
+                        self._send(status, body)
+                    return
                 if len(parts) != 2 or parts[1] not in ("Messages.json", "Calls.json"):
                     self._send(404, _error(20404, "not found"))
                     return

@@ -16,10 +16,16 @@ def _say_lang(lang: str | None) -> str:
 
 def gather(prompt: str, *, action: str, lang: str | None, num_digits: int | None = None,
            finish_on_key: str | None = None, timeout_s: int = 8, repeat: int = 2,
-           after: str | None = None) -> str:
+           after: str | None = None, redirect: str | None = None,
+           notice: tuple[str, str] | None = None) -> str:
     """Say ``prompt`` (up to ``repeat`` times) while collecting keys; the keys are POSTed to
-    ``action``. If nothing is pressed, ``after`` is said and the call ends."""
+    ``action``. If nothing is pressed, ``after`` is said and the call ends, or with
+    ``redirect`` the call goes on there (no ``Digits``). ``notice`` (zh-CN, English) is said
+    once first (the recording notice)."""
     r = VoiceResponse()
+    if notice:
+        r.say(notice[0], language=SAY_LANG["zh-CN"])
+        r.say(notice[1], language=SAY_LANG["en"])
     kwargs: dict[str, object] = {"input": "dtmf", "action": action, "method": "POST",
                                  "timeout": timeout_s}
     if num_digits is not None:
@@ -32,7 +38,10 @@ def gather(prompt: str, *, action: str, lang: str | None, num_digits: int | None
         g.pause(length=1)
     if after:
         r.say(after, language=_say_lang(lang))
-    r.hangup()
+    if redirect:
+        r.redirect(redirect, method="POST")
+    else:
+        r.hangup()
     return str(r)
 
 

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
+from dispatch.calls import service as calls
+from dispatch.calls import twiml as calls_twiml
 from dispatch.dispatching.service import DispatchContext
 from dispatch.dispatching.steps import StepInput, apply_step, load_assignment
 from dispatch.elevators import service as elevators
@@ -139,7 +141,13 @@ def offer_keypress(session: Session, params: Mapping[str, str], *, assignment_id
 
 
 # --- hotline IVR --------------------------------------------------------------------------
-def _operator(settings: Settings, lang: str, prefix: str = "") -> str:
+def _operator(session: Session, params: Mapping[str, str], settings: Settings, lang: str,
+              prefix: str = "", *, code: str | None = None, now: datetime) -> str:
+    """The caller wants an operator: the phone desk's queue (issue 15), or the fixed desk
+    number when the queue is off (``RESCUE_CALL_QUEUE=false``)."""
+    if settings.call_queue and params.get("CallSid"):
+        call = calls.enqueue(session, params, now=now, code=code)
+        return calls_twiml.enqueue(settings, call.id, prefix)
     number = settings.hotline_operator_number
     if not number:
         return twiml.say(prefix + render("ivr_no_operator", lang, {}), lang=lang)
@@ -148,26 +156,34 @@ def _operator(settings: Settings, lang: str, prefix: str = "") -> str:
 
 def ivr_welcome(settings: Settings, lang: str = "zh-CN") -> str:
     base = settings.public_base_url.rstrip("/")
+    notice = calls_twiml.RECORDING_NOTICE if settings.call_recording else None
     return twiml.gather(render("ivr_welcome", lang, {}), lang=lang, finish_on_key="#",
                         action=f"{base}/twilio/voice/gather?step=code", timeout_s=10,
-                        after=render("ivr_no_input", lang, {}))
+                        after=None if settings.call_queue else render("ivr_no_input", lang, {}),
+                        redirect=f"{base}/twilio/voice/gather?step=code"
+                        if settings.call_queue else None, notice=notice)
 
 
-def ivr_code(session: Session, params: Mapping[str, str], *, settings: Settings) -> str:
-    """The caller typed a rescue code: read the address back, or go to an operator."""
+def ivr_code(session: Session, params: Mapping[str, str], *, settings: Settings,
+             now: datetime) -> str:
+    """The caller typed a rescue code: read the address back, or go to an operator (also when
+    nothing was typed: the gather timed out)."""
     lang = "zh-CN"
     digits = (params.get("Digits") or "").strip("#*")
     if digits in ("", "0"):
-        return _operator(settings, lang)
+        return _operator(session, params, settings, lang, now=now)
+    if settings.call_queue and len(digits) <= 32:
+        calls.note_code(session, params, digits, now=now)
     elevator = elevators.find_by_rescue_code(session, digits)
     if elevator is None or not elevator.in_service:
-        return _operator(settings, lang, render("ivr_unknown_code", lang, {"code": " ".join(
-            digits)}))
+        return _operator(session, params, settings, lang, render(
+            "ivr_unknown_code", lang, {"code": " ".join(digits)}), now=now)
     base = settings.public_base_url.rstrip("/")
+    confirm = f"{base}/twilio/voice/gather?step=confirm&code={digits}"
     return twiml.gather(render("ivr_readback", lang, {"address": elevator.address}), lang=lang,
-                        num_digits=1, timeout_s=10,
-                        action=f"{base}/twilio/voice/gather?step=confirm&code={digits}",
-                        after=render("ivr_no_input", lang, {}))
+                        num_digits=1, timeout_s=10, action=confirm,
+                        after=None if settings.call_queue else render("ivr_no_input", lang, {}),
+                        redirect=confirm if settings.call_queue else None)
 
 
 def ivr_confirm(session: Session, params: Mapping[str, str], *, code: str, now: datetime,
@@ -179,7 +195,7 @@ def ivr_confirm(session: Session, params: Mapping[str, str], *, code: str, now: 
     if digits == "2":
         return ivr_welcome(settings, lang), None
     if digits != "1":
-        return _operator(settings, lang), None
+        return _operator(session, params, settings, lang, code=code, now=now), None
     caller = params.get("From") or None
     try:
         data = IncidentCreate(rescue_code=code, channel="ivr", caller_phone=caller)
@@ -189,7 +205,9 @@ def ivr_confirm(session: Session, params: Mapping[str, str], *, code: str, now: 
         incident, _dup = create_incident(session, data=data, actor=Actor("ivr", None, "ivr"),
                                          user_id=None, now=now, settings=settings)
     except Problem:
-        return _operator(settings, lang), None
+        return _operator(session, params, settings, lang, code=code, now=now), None
+    if settings.call_queue:
+        calls.ivr_incident(session, params, incident, now=now)
     return twiml.say(render("ivr_created", lang, {}), lang=lang), incident.id
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.messaging_response import MessagingResponse
 
 from dispatch import idempotency
+from dispatch.calls import service as calls
 from dispatch.deps import Now, SessionDep, SettingsDep
 from dispatch.errors import Problem
 from dispatch.notifications import inbound
@@ -129,9 +130,13 @@ def _sid(signed: Signed, *names: str) -> str:
 
 
 @router.post("/voice")
-def hotline_call(signed: TwilioSigned, settings: SettingsDep) -> Response:
-    """A call to the hotline: ask for the rescue code on the car's sign."""
+def hotline_call(signed: TwilioSigned, session: SessionDep, settings: SettingsDep,
+                 now: Now) -> Response:
+    """A call to the hotline: ask for the rescue code on the car's sign (the call is recorded
+    as a ``call`` row for the phone desk, issue 15)."""
     _sid(signed, "CallSid")
+    if settings.call_queue:
+        calls.register_inbound(session, signed.params, now=now)
     return Response(inbound.ivr_welcome(settings), media_type=XML)
 
 
@@ -145,7 +150,8 @@ def gather(signed: TwilioSigned, session: SessionDep, settings: SettingsDep, now
     ctx_for = inbound.ContextFactory(settings, lambda: router_for(settings), now)
     if step == "code":
         return _once(session, "twilio:voice", f"{call}:code:{digits}", signed,
-                     lambda: inbound.ivr_code(session, signed.params, settings=settings))
+                     lambda: inbound.ivr_code(session, signed.params, settings=settings,
+                                                      now=now))
     if step == "confirm":
         if not code:
             raise Problem(422, "code required", field="code")

@@ -177,6 +177,9 @@ class Hub:
             self._remember(int(seq))
         if not self.clients:
             return
+        if "call" in msg and str(msg.get("type", "")).startswith("call_"):
+            self._dispatch_call(msg)  # issue 15: the phone desk
+            return
         incident, team = await asyncio.to_thread(self._enrich, msg)
         zone = incident["zone"]["id"] if incident else msg.get("zone_id")  # terminal alerts
         staff_text: str | None = None
@@ -192,6 +195,22 @@ class Hub:
                 if staff_text is None:
                     staff_text = dumps({**msg, "incident": incident, "team": team})
                 client.push(seq, staff_text)
+            self.delivered += 1
+
+    def _dispatch_call(self, msg: Message) -> None:
+        """A phone-desk message (call ringing, answered, abandoned…): to staff consoles only,
+        with the caller's number for operators and supervisors and masked for the others."""
+        texts: dict[bool, str] = {}
+        for client in list(self.clients):
+            if not client.viewer.sees_calls:
+                continue
+            full = client.viewer.sees_caller_numbers
+            if full not in texts:
+                call = dict(msg["call"])
+                if not full:
+                    call["from"] = call.get("from_masked")
+                texts[full] = dumps({**msg, "call": call})
+            client.push(None, texts[full])
             self.delivered += 1
 
     async def _crew_text(self, msg: Message, team: Row | None, viewer: Visibility) -> str:

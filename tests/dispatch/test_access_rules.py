@@ -11,7 +11,9 @@ METRICS = {"/metrics"}  # bearer RESCUE_METRICS_TOKEN, or a direct local connect
 DEVICE_SIGNED = {"/api/v1/telemetry/events",  # HMAC-signed by a registered terminal
                  "/api/v1/telemetry/heartbeat"}  # issue 19
 TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
-                 "/twilio/status"}  # X-Twilio-Signature (issue 5)
+                 "/twilio/status",  # X-Twilio-Signature (issue 5)
+                 "/twilio/queue/wait", "/twilio/queue/leave", "/twilio/calls/status",
+                 "/twilio/recording"}  # the phone desk (issue 15)
 CREW_LINK = {"/api/v1/auth/link"}  # a signed crew link from an offer SMS (issue 5)
 
 

@@ -525,6 +525,11 @@ def test_ivr_connects_an_operator_for_0_or_an_unknown_code(api: Api, fake, net, 
     call = {"CallSid": "CA" + "5" * 32, "From": "+8613812345678", "Digits": digits}
     r = post_signed(api, fake, "/twilio/voice/gather?step=code", call)
     doc = ET.fromstring(r.text)
+    assert doc.find("Enqueue").text == "hotline"  # the phone desk's queue (issue 15)
+    api.settings.call_queue = False  # without it: the fixed operator desk
+    r = post_signed(api, fake, "/twilio/voice/gather?step=code",
+                    {**call, "CallSid": "CA" + "7" * 32})
+    doc = ET.fromstring(r.text)
     assert doc.find("Dial").text == OPERATOR_DESK
     if digits != "0":
         assert "未找到救援识别码" in doc.find("Say").text

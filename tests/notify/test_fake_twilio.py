@@ -182,3 +182,28 @@ def test_call_outcomes_and_the_control_endpoint(fake: FakeTwilio) -> None:
     assert [m["sid"] for m in listed] == [sid]
     page = httpx.get(fake.base_url + "/").text
     assert "你好" in page and "Fake Twilio" in page
+
+
+def test_call_updates_and_recordings_for_the_phone_desk(fake: FakeTwilio) -> None:
+    """Issue 15: the real client updates a live call, and recordings are served and deleted
+    with the account's credentials only."""
+    from twilio.base.exceptions import TwilioRestException
+
+    from notify.twilio_channel import make_client
+
+    client = make_client(config(fake))
+    call = client.calls("CA" + "1" * 32).update(twiml="<Response><Hangup/></Response>")
+    assert call.status == "in-progress"
+    client.calls("CA" + "1" * 32).update(status="completed")
+    assert [f for _, f in fake.updates] == [{"Twiml": "<Response><Hangup/></Response>"},
+                                           {"Status": "completed"}]
+    rec = fake.add_recording("CA" + "1" * 32, duration_s=9)
+    url = f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/Recordings/{rec}.mp3"
+    assert httpx.get(url).status_code == 401
+    audio = httpx.get(url, auth=(fake.account_sid, fake.auth_token))
+    assert audio.status_code == 200 and audio.content.startswith(b"ID3fake-recording:")
+    assert client.recordings(rec).delete() is True
+    assert fake.deleted_recordings == [rec]
+    with pytest.raises(TwilioRestException) as gone:
+        client.recordings(rec).delete()
+    assert gone.value.status == 404

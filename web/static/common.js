@@ -122,6 +122,8 @@ const Rescue = (() => {
       no_team_available: "无可用队伍", level_escalated: "升级响应级别",
       level3_alerted: "通知消防", sla_warning: "即将超时", trapped_reminder: "安抚提醒",
       callback_due: "待回访", level1_informed: "通知维保单位",
+      call_linked: "关联来电", call_ended: "通话结束", call_recorded: "通话录音",
+      conference_leg: "三方通话",
     },
     en: {},
   };

@@ -11,7 +11,7 @@
   // ---------------------------------------------------------------- language, header
   function syncLangButton() { $("#btn-lang").textContent = R.getLang() === "en" ? "中文" : "English"; }
   $("#btn-lang").onclick = () => {
-    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render(); TerminalAlerts.render();
+    R.setLang(R.getLang() === "en" ? "zh-CN" : "en"); syncLangButton(); renderBoard(); renderDetail(); TeamPanel.render(); TerminalAlerts.render(); PhoneDesk.render();
     ConsoleMap.renderLegend(); bannerText();
   };
   $("#btn-logout").onclick = async () => {
@@ -160,9 +160,11 @@
     TeamPanel.setAll(m.teams, m.me);
     renderBoard();
     if (state.selected) loadDetail(state.selected);
+    PhoneDesk.load();  // issue 15: calls that rang while the socket was down
     document.body.dataset.ready = "1";
   }
   function onEvent(m) {
+    if (PhoneDesk.onEvent(m)) return;  // issue 15: hotline calls ringing, answered, abandoned
     if (TerminalAlerts.onEvent(m)) {  // issue 19: a terminal went silent or came back
       if (state.detail && state.detail.elevator.id === m.elevator_id) loadDetailSoon(state.selected);
       return;
@@ -216,6 +218,7 @@
     try {
       const d = await R.api("GET", `/api/v1/incidents/${id}`);
       d._terminalFlag = await TerminalAlerts.flagFor(d.elevator.id);
+      d._calls = await PhoneDesk.callsHtml(d);  // issue 15
       if (state.selected !== id) return;
       state.detail = d; renderDetail();
     } catch (e) { $("#detail").textContent = e.message; }
@@ -287,6 +290,7 @@
       ${assignments ? `<h3>${R.t("assignments")}</h3><table><tbody>${assignments}</tbody></table>` : ""}
       ${rankingTable(current)}
       ${notificationsHtml(d)}
+      ${d._calls || ""}
       <h3>${R.t("timeline")}</h3><table><tbody>${timeline}</tbody></table>`;
     const slot = $("#action-form");
     if (keepForm && slot) slot.replaceWith(keepForm);
@@ -495,6 +499,8 @@
     await ConsoleMap.init(select);
     TeamPanel.init({ now: () => (stream ? stream.now() : Date.now()), select });
     TerminalAlerts.init();
+    PhoneDesk.init({ now: () => (stream ? stream.now() : Date.now()), select,  // issue 15
+                     me: { read_only: !["operator", "supervisor"].includes(me.role) } });
     stream = new R.Stream({ snapshot: onSnapshot, event: onEvent, status: setConn });
     stream.start();
     setInterval(tick, 1000);

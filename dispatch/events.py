@@ -50,6 +50,8 @@ EVENT_TYPES: Final = frozenset({
     "sla_warning", "sla_overdue", "trapped_update_due", "callback_due",
     # terminals
     "recovered_by_itself",
+    # the phone desk (issue 15)
+    "call_linked", "call_ended", "call_recorded", "conference_leg",
     # update_incident without a type
     "incident_updated",
 })

@@ -22,6 +22,9 @@ from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.ops.install import install_ops
 from dispatch.ops.metrics import forget_this_process
+from dispatch.partners.alerts import publish_alerts_after_commit as publish_partner_alerts
+from dispatch.partners.router import admin_router as partners_admin_router  # issue 14
+from dispatch.partners.router import router as partners_router  # issue 14
 from dispatch.planning.router import page_router as coverage_page_router  # issue 17
 from dispatch.planning.router import router as planning_router  # issue 17
 from dispatch.registry.reports_router import router as expired_maintenance_router
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
     terminals.install(app, settings)  # issue 19: liveness store, terminal alert events
     publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
+    publish_partner_alerts(app.state.sessionmaker, app.state.bus)  # issue 14
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
@@ -121,4 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(link_router)
     app.include_router(twilio_router)
     app.include_router(teams_router)
+    app.include_router(partners_admin_router)  # issue 14
+    app.include_router(partners_router)  # issue 14
     return app

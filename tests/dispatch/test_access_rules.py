@@ -13,6 +13,9 @@ DEVICE_SIGNED = {"/api/v1/telemetry/events",  # HMAC-signed by a registered term
 TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
                  "/twilio/status"}  # X-Twilio-Signature (issue 5)
 CREW_LINK = {"/api/v1/auth/link"}  # a signed crew link from an offer SMS (issue 5)
+PARTNER_KEY = {"/api/v1/partner/incidents",  # Authorization: Bearer <partner API key> (issue 14)
+               "/api/v1/partner/incidents/{external_id}",
+               "/api/v1/partner/incidents/{external_id}/status", "/api/v1/partner/events"}
 
 
 def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
@@ -32,7 +35,8 @@ def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
         else:
             assert ("device-signed",) not in rules, f"{route.path} is device-signed but not listed"
         for special, rule in ((TWILIO_SIGNED, ("twilio-signed",)), (CREW_LINK, ("crew-link",)),
-                              (METRICS, ("metrics-token",))):
+                              (METRICS, ("metrics-token",)),
+                              (PARTNER_KEY, ("partner-key",))):
             if route.path in special:
                 assert rules == [rule], route.path
             else:

@@ -36,6 +36,7 @@ from dispatch.models import (
     Zone,
 )
 from dispatch.partners.models import Partner, PartnerDelivery, PartnerReport
+from dispatch.scoping import Visibility
 from geo.coords import wgs84_to_gcj02
 
 SCHEMA_VERSION: Final = 1
@@ -161,10 +162,14 @@ def envelope(event_type: str, delivery_id: str, at: datetime, incident: dict[str
             "occurred_at": iso(at), "incident": incident, "data": data}
 
 
+def visibility(p: Partner) -> Visibility:
+    return Visibility.for_partner(p.name, p.region_zone_id)
+
+
 def partners_for(session: Session, incident: Incident) -> list[Partner]:
     return [p for p in session.scalars(select(Partner).where(Partner.enabled.is_(True))
                                        .order_by(Partner.id))
-            if p.region_zone_id is None or p.region_zone_id == incident.zone_id]
+            if visibility(p).sees_zone(incident.zone_id)]
 
 
 def _external_ids(session: Session, incident: Incident) -> dict[int, str]:

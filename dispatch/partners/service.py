@@ -22,7 +22,7 @@ from dispatch.models import Elevator, Incident, Zone
 from dispatch.partners.alerts import queue_alert
 from dispatch.partners.handover import ACCEPTED_EVENT
 from dispatch.partners.models import Partner, PartnerDelivery, PartnerReport
-from dispatch.partners.outbox import HANDOVER_KEY, incident_body, iso
+from dispatch.partners.outbox import HANDOVER_KEY, incident_body, iso, visibility
 from dispatch.partners.schemas import (
     DeliveryOut,
     PartnerCreate,
@@ -70,8 +70,8 @@ def zone_id_for(session: Session, region: str | None) -> int | None:
 
 
 def partner_out(session: Session, p: Partner) -> PartnerOut:
-    code = (session.scalar(select(Zone.code).where(Zone.id == p.region_zone_id))
-            if p.region_zone_id is not None else None)
+    zone = session.get(Zone, p.region_zone_id) if p.region_zone_id else None
+    code = zone.code if zone else None
     return PartnerOut(id=p.id, name=p.name, kind=p.kind, url=p.url, events=list(p.events or []),
                       region=code, duty_phone=p.duty_phone, enabled=p.enabled, paused=p.paused,
                       failures=p.failures, created_at=p.created_at)
@@ -211,8 +211,7 @@ def receive_transfer(session: Session, p: Partner, data: TransferIn, *, now: dat
     elevator, field, why = _find_elevator(session, data)
     if elevator is not None and not elevator.in_service:
         elevator, why = None, f"elevator {elevator.rescue_code} is not in service"
-    if (elevator is not None and p.region_zone_id is not None
-            and elevator.zone_id != p.region_zone_id):
+    if elevator is not None and not visibility(p).sees_zone(elevator.zone_id):
         elevator, why = None, "the elevator is outside your region"
     if elevator is None:
         problem = Problem(422, "Unknown elevator", f"{why}; the report is kept for an operator",
@@ -268,7 +267,7 @@ def _incident_of(session: Session, p: Partner, external_id: str) -> tuple[
             joinedload(Incident.zone), joinedload(Incident.elevator))
             .where(Incident.id == incident.merged_into_id).with_for_update(of=Incident))
         assert incident is not None
-    if p.region_zone_id is not None and incident.zone_id != p.region_zone_id:
+    if not visibility(p).sees_zone(incident.zone_id):
         raise Problem(404, "Not found", f"no incident {external_id!r} of yours",
                       field="external_id")
     return report, incident

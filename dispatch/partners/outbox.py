@@ -66,6 +66,7 @@ PROVINCE_STATUS: Final[dict[str, tuple[str, str]]] = {
 """The provincial platform's status codes (``province.status``); ``00`` only for an incident
 closed after a release (a cancelled one is not "completed")."""
 
+_SEQ: Final = "partner_tx_memo"
 HANDOVER_KEY: Final = "partner_inbound"
 """``session.info`` key: the (partner id, external id) of a transfer being recorded, so the
 incident's first event already carries the partner's own id."""
@@ -104,7 +105,7 @@ def _team(session: Session, incident: Incident,
           payload: dict[str, Any]) -> tuple[Team | None, Organization | None, float | None]:
     team_id = payload.get("team_id")
     a: Assignment | None = None
-    if team_id is None and incident.id is not None:
+    if team_id is None and incident.id is not None and incident.accepted_at is not None:
         a = session.scalar(select(Assignment).where(
             Assignment.incident_id == incident.id, Assignment.parallel.is_(False),
             Assignment.accepted_at.is_not(None)).order_by(Assignment.id.desc()).limit(1))
@@ -166,10 +167,21 @@ def visibility(p: Partner) -> Visibility:
     return Visibility.for_partner(p.name, p.region_zone_id)
 
 
+def _tx_cache(session: Session) -> dict[Any, Any]:
+    """Per-transaction memo (partners, queue numbers): read once, then counted in memory."""
+    tx = session.get_transaction()
+    cached = session.info.get(_SEQ)
+    if cached is None or cached[0] is not tx:
+        cached = session.info[_SEQ] = (tx, {})
+    return cached[1]
+
+
 def partners_for(session: Session, incident: Incident) -> list[Partner]:
-    return [p for p in session.scalars(select(Partner).where(Partner.enabled.is_(True))
-                                       .order_by(Partner.id))
-            if visibility(p).sees_zone(incident.zone_id)]
+    memo = _tx_cache(session)
+    if "partners" not in memo:
+        memo["partners"] = list(session.scalars(
+            select(Partner).where(Partner.enabled.is_(True)).order_by(Partner.id)))
+    return [p for p in memo["partners"] if visibility(p).sees_zone(incident.zone_id)]
 
 
 def _external_ids(session: Session, incident: Incident) -> dict[int, str]:
@@ -185,9 +197,16 @@ def _external_ids(session: Session, incident: Incident) -> dict[int, str]:
 
 
 def _next_seq(session: Session, partner_id: int, incident_id: int) -> int:
-    last = session.scalar(select(func.max(PartnerDelivery.seq)).where(
-        PartnerDelivery.partner_id == partner_id, PartnerDelivery.incident_id == incident_id))
-    return int(last or 0) + 1
+    """The next number of a (incident, partner) queue: read once per transaction, then counted
+    in the session (the incident row is locked by its writer, so no one else adds to it)."""
+    seqs: dict[tuple[int, int], int] = _tx_cache(session).setdefault("seq", {})
+    key = (partner_id, incident_id)
+    if key not in seqs:
+        seqs[key] = int(session.scalar(select(func.max(PartnerDelivery.seq)).where(
+            PartnerDelivery.partner_id == partner_id,
+            PartnerDelivery.incident_id == incident_id)) or 0)
+    seqs[key] += 1
+    return seqs[key]
 
 
 def _add(session: Session, partner: Partner, incident: Incident, event_type: str, at: datetime,
@@ -200,7 +219,6 @@ def _add(session: Session, partner: Partner, incident: Incident, event_type: str
         seq=_next_seq(session, partner.id, incident.id),
         status="pending" if partner.url else "feed", attempts=0, next_at=at, created_at=at)
     session.add(row)
-    session.flush()  # the next row's seq counts this one
     return row
 
 
@@ -219,15 +237,18 @@ def write_partner_outbox(session: Session, incident: Incident, ev: IncidentEvent
         return
     if incident.id is None:
         session.flush()  # a new incident's first event: rows need its id
+        seqs = _tx_cache(session).setdefault("seq", {})
+        for p in partners:  # nothing queued for it yet: no need to ask
+            seqs[(p.id, incident.id)] = 0
     externals = _external_ids(session, incident)
     handover = event_type == "incident.escalated" and (level or 0) >= 3
     data: dict[str, Any] = {"event": ev.type}
     if level is not None:
         data["level"] = level
     fire_partners = []
+    common = incident_body(session, incident, ev, external_id=None, level=level)
     for partner in partners:
-        body = incident_body(session, incident, ev, external_id=externals.get(partner.id),
-                             level=level)
+        body = {**common, "external_id": externals.get(partner.id)}
         if subscribed(partner, event_type):
             extra = dict(data)
             if handover and partner.kind == "fire_119":

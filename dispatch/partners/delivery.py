@@ -185,17 +185,25 @@ def run_partner_outbox(factory: sessionmaker[Session], *, settings: Settings, no
             if not ids:
                 break
             down: set[int] = set()
+            outcomes: list[tuple[int, int | None, str | None]] = []
+            released: list[int] = []
             for o in outgoing:
                 if o.partner_id in down:
-                    with unit_of_work(factory) as session:
-                        _release(session, o.row_id, clock() if clock else now, settings)
+                    released.append(o.row_id)
                     continue
                 code, error = send(client, o)
                 if error is not None:
                     down.add(o.partner_id)
-                with unit_of_work(factory) as session:
-                    record(session, o.row_id, code, error, now=clock() if clock else now,
-                           settings=settings, report=report, rng=rng)
+                outcomes.append((o.row_id, code, error))
+            # one transaction records the pass (a crash before it: the lease runs out and the
+            # rows go again with the same delivery ids — at-least-once)
+            with unit_of_work(factory) as session:
+                done = clock() if clock else now
+                for row_id, code, error in outcomes:
+                    record(session, row_id, code, error, now=done, settings=settings,
+                           report=report, rng=rng)
+                for row_id in released:
+                    _release(session, row_id, done, settings)
             if down and len(down) == len({o.partner_id for o in outgoing}):
                 break  # every partner of this pass failed: try again on a later pass
     finally:

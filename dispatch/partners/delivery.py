@@ -77,7 +77,8 @@ def claim(session: Session, *, now: datetime, settings: Settings, batch: int) ->
     blocked = exists().where(
         earlier.partner_id == PartnerDelivery.partner_id,
         earlier.incident_id == PartnerDelivery.incident_id,
-        earlier.id < PartnerDelivery.id, earlier.status != "delivered")
+        earlier.id < PartnerDelivery.id,
+        earlier.status.in_(("pending", "sending", "failed")))  # not delivered (feed rows: pulled)
     ids = list(session.scalars(
         select(PartnerDelivery.id)
         .join(Partner, Partner.id == PartnerDelivery.partner_id)

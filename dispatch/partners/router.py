@@ -25,6 +25,7 @@ from dispatch.partners.schemas import (
     ReplayIn,
     ReplayOut,
     ReportOut,
+    ResolveIn,
     SecretOut,
     StatusIn,
     TransferIn,
@@ -118,6 +119,16 @@ def partner_reports(_: Operator, session: SessionDep, unresolved: bool = False,
         stmt = stmt.where(PartnerReport.resolved.is_(False))
     rows = session.execute(stmt.order_by(PartnerReport.id.desc()).limit(limit)).all()
     return [service.report_out(r, name) for r, name in rows]
+
+
+@router.post("/api/v1/partner-reports/{report_id}/resolve", response_model=ReportOut)
+def resolve_report(report_id: Id, body: ResolveIn, user: Operator, session: SessionDep,
+                   now: Now) -> ReportOut:
+    """Mark an unresolved transfer dealt with, optionally linking the incident recorded for it."""
+    r = service.resolve_report(session, report_id, incident_id=body.incident_id, note=body.note,
+                               by=user.username, now=now)
+    name = session.scalar(select(Partner.name).where(Partner.id == r.partner_id)) or ""
+    return service.report_out(r, name)
 
 
 # --- the partner interface ----------------------------------------------------------------

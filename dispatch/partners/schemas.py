@@ -119,6 +119,13 @@ class ReplayOut(BaseModel):
     replayed: int
 
 
+class ResolveIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    incident_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                    description="the incident the operator recorded for it")
+    note: str = Field(min_length=2, max_length=500)
+
+
 class ReportOut(BaseModel):
     id: int
     partner_id: int

@@ -166,6 +166,25 @@ def report_out(r: PartnerReport, name: str) -> ReportOut:
                      answer_status=r.answer_status, answer=r.answer, created_at=r.created_at)
 
 
+def resolve_report(session: Session, report_id: int, *, incident_id: int | None, note: str,
+                   by: str, now: datetime) -> PartnerReport:
+    """An operator dealt with an unresolved transfer (recorded it as ``incident_id``, or found
+    it needs nothing); the partner's later reads see that incident."""
+    r = session.get(PartnerReport, report_id, with_for_update=True)
+    if r is None:
+        raise Problem(404, "Report not found", f"no partner report {report_id}",
+                      field="report_id")
+    if r.resolved:
+        raise Problem(409, "Already resolved", field="report_id")
+    if incident_id is not None and session.get(Incident, incident_id) is None:
+        raise Problem(422, "Unknown incident", f"no incident {incident_id}", field="incident_id")
+    r.resolved, r.incident_id = True, incident_id
+    r.body = {**r.body, "resolution": {"by": by, "note": note, "at": iso(now),
+                                       "incident_id": incident_id}}
+    session.flush()
+    return r
+
+
 # --- inbound ------------------------------------------------------------------------------
 
 

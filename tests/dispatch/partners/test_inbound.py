@@ -224,3 +224,31 @@ def test_rotate_secret_and_keys_shown_once(api: Api, admin) -> None:
     assert "api_key" not in listed[0] and "secret" not in listed[0]
     r = api.client.post(f"/api/v1/partners/{p['id']}/rotate-secret", headers=admin)
     assert r.status_code == 200 and r.json()["secret"] != p["secret"]
+
+
+def test_operator_resolves_an_unresolved_transfer(api: Api, net, op, admin) -> None:
+    p = add_partner(api, admin, name="110", kind="police_110")
+    r = hand_over(api, p, external_id="U1", rescue_code="999998")
+    assert r.status_code == 422
+    report = api.client.get("/api/v1/partner-reports?unresolved=true", headers=op).json()[0]
+    inc = new_incident(api, op, net)
+    done = api.client.post(f"/api/v1/partner-reports/{report['id']}/resolve", headers=op,
+                           json={"incident_id": inc, "note": "电话核实为250001"})
+    assert done.status_code == 200 and done.json()["resolved"] is True
+    assert api.client.get("/api/v1/partner-reports?unresolved=true", headers=op).json() == []
+    view = api.client.get("/api/v1/partner/incidents/U1", headers=key(p)).json()
+    assert view["incident_id"] == inc and view["state"] == "received"
+    again = api.client.post(f"/api/v1/partner-reports/{report['id']}/resolve", headers=op,
+                            json={"note": "again"})
+    assert again.status_code == 409
+
+
+def test_feed_rows_do_not_block_pushes_once_a_url_is_set(
+        api: Api, net, op, admin, receiver: Receiver) -> None:
+    p = add_partner(api, admin, name="市指挥", kind="city_command")  # pull-only first
+    receiver.secret = p["secret"]
+    inc = new_incident(api, op, net)
+    api.client.patch(f"/api/v1/partners/{p['id']}", headers=admin, json={"url": receiver.url})
+    api.client.post(f"/api/v1/incidents/{inc}/confirm", headers=op)
+    push(api)
+    assert "incident.confirmed" in receiver.events(inc)

@@ -23,6 +23,7 @@ from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.ops.install import install_ops
 from dispatch.ops.metrics import forget_this_process
 from dispatch.partners.alerts import publish_alerts_after_commit as publish_partner_alerts
+from dispatch.partners.power import announce_power_cuts  # issue 14
 from dispatch.partners.router import admin_router as partners_admin_router  # issue 14
 from dispatch.partners.router import router as partners_router  # issue 14
 from dispatch.planning.router import page_router as coverage_page_router  # issue 17
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs = JobLoop(app.state.sessionmaker, settings=settings,
                            router=lambda: router_for(settings))
             terminals.add_jobs(jobs, app)  # issue 19: offline sweep and heartbeat flush
+            jobs.every("partner-power-cuts", 30.0, lambda now: announce_power_cuts(
+                app.state.sessionmaker, settings=settings, now=now))  # issue 14
             jobs.start()
         app.state.jobs = jobs  # issue 18: /readyz reads its last tick
         mqtt = terminals.start(app)  # issue 19: the MQTT consumer when RESCUE_MQTT_URL is set

@@ -219,6 +219,9 @@ def receive_transfer(session: Session, p: Partner, data: TransferIn, *, now: dat
     """Record a handed-over entrapment: ``(status, body)``. The same ``external_id`` answers
     the first answer again; an unknown elevator is a 422 naming the field, and the report is
     kept unresolved for an operator (and announced on the console)."""
+    # one transfer of a partner at a time: the same external_id sent twice at once is answered
+    # the first answer, never a unique-constraint error
+    session.execute(select(Partner.id).where(Partner.id == p.id).with_for_update())
     known = session.scalar(select(PartnerReport).where(
         PartnerReport.partner_id == p.id, PartnerReport.external_id == data.external_id))
     if known is not None:

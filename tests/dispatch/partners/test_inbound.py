@@ -252,3 +252,37 @@ def test_feed_rows_do_not_block_pushes_once_a_url_is_set(
     api.client.post(f"/api/v1/incidents/{inc}/confirm", headers=op)
     push(api)
     assert "incident.confirmed" in receiver.events(inc)
+
+
+def test_same_transfer_twice_at_once_opens_one_incident(api: Api, net, admin) -> None:
+    import threading
+
+    from dispatch.partners import service as partner_service
+    from dispatch.partners.models import Partner
+    from dispatch.partners.schemas import TransferIn
+    from dispatch.uow import unit_of_work
+
+    if api.settings.is_sqlite:
+        pytest.skip("row locks: PostgreSQL (SQLite serialises writers anyway)")
+    p = add_partner(api, admin, name="119", kind="fire_119")
+    body = TransferIn(external_id="T-1", rescue_code=net.rescue_code)
+    answers: list[tuple[int, dict[str, Any]]] = []
+    start = threading.Barrier(2)
+
+    def send() -> None:
+        start.wait()
+        with unit_of_work(api.db) as s:
+            partner = s.get(Partner, p["id"])
+            assert partner is not None
+            answers.append(partner_service.receive_transfer(
+                s, partner, body, now=api.clock.now, settings=api.settings))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(answers) == 2
+    assert {a[1]["incident_id"] for a in answers} == {answers[0][1]["incident_id"]}
+    with api.db() as s:
+        assert len(s.scalars(select(Incident)).all()) == 1

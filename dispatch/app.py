@@ -23,6 +23,10 @@ from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.ops.install import install_ops
 from dispatch.ops.metrics import forget_this_process
+from dispatch.partners.alerts import publish_alerts_after_commit as publish_partner_alerts
+from dispatch.partners.power import announce_power_cuts  # issue 14
+from dispatch.partners.router import admin_router as partners_admin_router  # issue 14
+from dispatch.partners.router import router as partners_router  # issue 14
 from dispatch.planning.router import page_router as coverage_page_router  # issue 17
 from dispatch.planning.router import router as planning_router  # issue 17
 from dispatch.registry.reports_router import router as expired_maintenance_router
@@ -64,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            router=lambda: router_for(settings))
             terminals.add_jobs(jobs, app)  # issue 19: offline sweep and heartbeat flush
             phone_desk.add_jobs(jobs, app)  # issue 15: recording retention
+            jobs.every("partner-power-cuts", 30.0, lambda now: announce_power_cuts(
+                app.state.sessionmaker, settings=settings, now=now))  # issue 14
             jobs.start()
         app.state.jobs = jobs  # issue 18: /readyz reads its last tick
         mqtt = terminals.start(app)  # issue 19: the MQTT consumer when RESCUE_MQTT_URL is set
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     terminals.install(app, settings)  # issue 19: liveness store, terminal alert events
     publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
     phone_desk.install(app)  # issue 15: call messages published after commit
+    publish_partner_alerts(app.state.sessionmaker, app.state.bus)  # issue 14
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)
@@ -129,4 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)  # issue 13: /api/v1/registry (admin page)
     app.include_router(phone_desk.twilio_router)  # issue 15
     app.include_router(phone_desk.router)  # issue 15
+    app.include_router(partners_admin_router)  # issue 14
+    app.include_router(partners_router)  # issue 14
     return app

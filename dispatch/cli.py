@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dispatch.cli_geo import geo_app
 from dispatch.ops.cli import backup_command, restore_command
+from dispatch.partners.cli import partners_app
 from dispatch.planning.cli import plan_app
 from dispatch.registry.cli import registry_app
 from dispatch.reports.cli import history as history_command
@@ -36,6 +37,7 @@ db_app.command("backup")(backup_command)  # issue 18
 db_app.command("restore")(restore_command)  # issue 18
 app.add_typer(mqtt_app, name="mqtt")  # issue 19
 app.add_typer(plan_app, name="plan")  # issue 17
+app.add_typer(partners_app, name="partners")  # issue 14
 console = Console()
 
 ROLES = ("operator", "supervisor", "crew", "office", "admin")

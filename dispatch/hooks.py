@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.events import register_hook
 from dispatch.notifications.outbox import write_outbox
+from dispatch.partners.outbox import write_partner_outbox
 
 
 def install_event_hooks(factory: sessionmaker[Session]) -> None:
     """Register the standard hooks on ``factory`` (idempotent)."""
     register_hook(factory, write_outbox)
+    register_hook(factory, write_partner_outbox)  # issue 14

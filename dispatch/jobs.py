@@ -29,6 +29,8 @@ from dispatch.hooks import install_event_hooks
 from dispatch.models import Incident, ScheduledTask
 from dispatch.notifications.delivery import run_outbox
 from dispatch.ops.metrics import JOB_LOOP_TICK, observe_job
+from dispatch.partners.delivery import run_partner_outbox
+from dispatch.partners.handover import on_partner_handover
 from dispatch.settings import Settings
 from dispatch.teams.rosters import on_roster_boundary
 from dispatch.uow import unit_of_work
@@ -124,6 +126,7 @@ HANDLERS: dict[str, Handler] = {
     "callback_due": on_callback_due,
     "redispatch": on_redispatch,
     "roster_boundary": on_roster_boundary,  # issue 13
+    "partner_handover": on_partner_handover,  # issue 14
 }
 
 
@@ -244,7 +247,8 @@ class JobLoop:
         while not self._stop.is_set():
             failed: BaseException | None = None
             for name, work in (("job loop iteration", self._tasks),
-                               ("outbox delivery", self._outbox)):  # outbox: issue 5
+                               ("outbox delivery", self._outbox),  # outbox: issue 5
+                               ("partner delivery", self._partners)):  # issue 14
                 try:
                     work()
                 except Exception as exc:
@@ -269,6 +273,10 @@ class JobLoop:
     def _tasks(self) -> None:
         run_due_tasks(self.factory, settings=self.settings, router=self.router(),
                       now=datetime.now(UTC), worker=self.worker)
+
+    def _partners(self) -> None:
+        run_partner_outbox(self.factory, settings=self.settings, now=datetime.now(UTC),
+                           clock=lambda: datetime.now(UTC))
 
     def _outbox(self) -> None:
         run_outbox(self.factory, settings=self.settings, now=datetime.now(UTC),

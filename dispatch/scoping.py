@@ -55,6 +55,15 @@ class Visibility:
         """Everything, read-only: the stream hub reading a row once for every staff console."""
         return cls(None, "system", "system", None, None, None)
 
+    @classmethod
+    def for_partner(cls, name: str, region_zone_id: int | None) -> Visibility:
+        """A partner system (issue 14): its region's incidents, or all without a region."""
+        return cls(None, f"partner:{name}", "partner", None, region_zone_id, None)
+
+    def sees_zone(self, zone_id: int) -> bool:
+        """Whether rows of ``zone_id`` are in this viewer's region (partners' pushes)."""
+        return self.region_zone_id is None or self.region_zone_id == zone_id
+
     # -- who this is ---------------------------------------------------------------------
     @property
     def is_crew(self) -> bool:

@@ -336,6 +336,25 @@ class Settings(BaseSettings):
         default=180, ge=1, description="Recordings older than this are deleted at the "
         "provider by a job (the call row keeps that it had one).")
 
+    # --- issue 14: partners of the regional emergency system ---------------------------------
+    partner_timeout_s: float = Field(
+        default=5.0, description="Timeout of one push to a partner's URL (seconds).")
+    partner_retry_base_s: float = Field(
+        default=5.0, description="First back-off of a failed partner push (doubles, jittered).")
+    partner_retry_cap_s: float = Field(
+        default=1800.0, description="Longest back-off between two pushes of one event.")
+    partner_retry_for_h: float = Field(
+        default=24.0, description="A push still failing after this many hours is `failed`.")
+    partner_pause_after: int = Field(
+        default=20, description="Consecutive failed pushes after which a partner is paused "
+        "(and the admin alerted); resuming replays what waited.")
+    partner_handover_ack_s: float = Field(
+        default=120.0, description="Seconds a level-3 handover waits for a fire_119 partner's "
+        "`accepted` before the operator is alerted.")
+    partner_feed_lag_s: float = Field(
+        default=2.0, description="The pull feed serves only rows older than this, so a "
+        "transaction still committing cannot be skipped by a cursor.")
+
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept under ``var/``."""
         if self.secret_key:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from dispatch.models import ScheduledTask
 
 KINDS = frozenset({"offer_timeout", "sla_warning", "sla_overdue", "trapped_reminder",
-                   "callback_due", "redispatch", "roster_boundary"})
+                   "callback_due", "redispatch", "roster_boundary",
+                   "partner_handover"})  # issue 14
 
 
 def schedule(session: Session, kind: str, due_at: datetime, *, incident_id: int | None = None,

@@ -13,6 +13,15 @@ from typing import Any
 LANGS = ("zh-CN", "en")
 
 TEMPLATES: dict[str, dict[str, str]] = {
+    # to a fire_119 partner's duty phone on a level-3 handover (issue 14)
+    "fire_handover": {
+        "zh-CN": "【96333】三级救援请求：{address}（{building}，救援识别码{rescue_code}）电梯困人，"
+                 "被困{trapped}人，有伤员：{injured}。报警电话{caller}。事件号{incident_id}，"
+                 "请通过平台接口确认接警。",
+        "en": "[96333] Level-3 rescue request: entrapment at {address} ({building}, rescue code "
+              "{rescue_code}), {trapped} trapped, injured: {injured}. Caller {caller}. Incident "
+              "{incident_id}: please acknowledge through the platform interface.",
+    },
     # to the team: the offer (SMS), with the reply code and the crew page link
     "offer_sms": {
         "zh-CN": "【96333】电梯困人派单：{address}（救援识别码{rescue_code}），被困{trapped}人。"

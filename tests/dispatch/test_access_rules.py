@@ -15,6 +15,9 @@ TWILIO_SIGNED = {"/twilio/voice", "/twilio/voice/gather", "/twilio/sms",
                  "/twilio/queue/wait", "/twilio/queue/leave", "/twilio/calls/status",
                  "/twilio/recording"}  # the phone desk (issue 15)
 CREW_LINK = {"/api/v1/auth/link"}  # a signed crew link from an offer SMS (issue 5)
+PARTNER_KEY = {"/api/v1/partner/incidents",  # Authorization: Bearer <partner API key> (issue 14)
+               "/api/v1/partner/incidents/{external_id}",
+               "/api/v1/partner/incidents/{external_id}/status", "/api/v1/partner/events"}
 
 
 def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
@@ -34,7 +37,8 @@ def test_every_route_has_an_explicit_role_rule(tmp_path) -> None:
         else:
             assert ("device-signed",) not in rules, f"{route.path} is device-signed but not listed"
         for special, rule in ((TWILIO_SIGNED, ("twilio-signed",)), (CREW_LINK, ("crew-link",)),
-                              (METRICS, ("metrics-token",))):
+                              (METRICS, ("metrics-token",)),
+                              (PARTNER_KEY, ("partner-key",))):
             if route.path in special:
                 assert rules == [rule], route.path
             else:

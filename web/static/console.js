@@ -3,6 +3,10 @@
 
 (() => {
   const R = Rescue;
+  R.addText({  // issue 14: a partner's transfer we could not place on an elevator
+    "zh-CN": { partner_unresolved: "转警未能定位电梯，请人工处理" },
+    en: { partner_unresolved: "Transferred report not matched to an elevator: please resolve" },
+  });
   const $ = (sel) => document.querySelector(sel);
   const state = { me: null, incidents: new Map(), teams: new Map(), selected: null, detail: null };
   const DONE_STATES = new Set(["released", "cleared", "callback_done"]);
@@ -167,6 +171,16 @@
     if (PhoneDesk.onEvent(m)) return;  // issue 15: hotline calls ringing, answered, abandoned
     if (TerminalAlerts.onEvent(m)) {  // issue 19: a terminal went silent or came back
       if (state.detail && state.detail.elevator.id === m.elevator_id) loadDetailSoon(state.selected);
+      return;
+    }
+    if (m.type === "partner_report_unresolved") {  // issue 14: never dropped, shown at once
+      const d = m.data || {};
+      const b = $("#alarm-banner");
+      b.textContent = `${R.t("partner_unresolved")}: ${d.partner || ""} ${d.external_id || ""} ${d.address || d.detail || ""}`;
+      b.hidden = false;
+      clearTimeout(alarm.timer);
+      alarm.timer = setTimeout(() => { b.hidden = true; }, 30000);
+      beep();
       return;
     }
     if (m.type === "team_position") {

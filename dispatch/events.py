@@ -50,6 +50,9 @@ EVENT_TYPES: Final = frozenset({
     "sla_warning", "sla_overdue", "trapped_update_due", "callback_due",
     # terminals
     "recovered_by_itself",
+    # the regional emergency system (issue 14): the fire brigade's steps and the handover
+    "fire_brigade_accepted", "fire_brigade_declined", "fire_brigade_arrived",
+    "fire_brigade_released", "handover_unacknowledged",
     # the phone desk (issue 15)
     "call_linked", "call_ended", "call_recorded", "conference_leg",
     # update_incident without a type
@@ -58,7 +61,8 @@ EVENT_TYPES: Final = frozenset({
 """Every incident timeline type the code writes (issue 16: each has a zh-CN and an English
 label in ``web/static/labels.json``; ``tests/web/test_labels.py`` checks both lists)."""
 
-TEAM_EVENT_TYPES: Final = frozenset({"duty_on", "duty_off", "retired"})
+TEAM_EVENT_TYPES: Final = frozenset({"duty_on", "duty_off", "retired",
+                                     "gps_denied", "gps_unavailable", "gps_ok"})
 """Team timeline types (``dispatch.teams``)."""
 
 

@@ -4,7 +4,8 @@ Beside the access-rule walk (``tests/dispatch/test_access_rules.py``) these read
 
 - only the unit of work (``dispatch/uow.py``) commits;
 - only the write path (``dispatch/events.py``) assigns incident state, outcome, deadline,
-  at-risk, response level and assignment state;
+  at-risk, response level and assignment state; timeline rows are made by the write path
+  only (``events.py`` for incidents, ``teams/duty.py`` for teams);
 - role and region decisions live in ``dispatch/deps.py`` and ``dispatch/scoping.py`` only;
 - ``geo`` and ``notify`` never import ``dispatch``; routers never import other routers.
 """
@@ -80,6 +81,20 @@ def test_only_the_write_path_changes_state_and_clocks() -> None:
     assert offenders == [], "write path bypassed: " + ", ".join(offenders)
 
 
+TIMELINE_ROWS = {"IncidentEvent": "dispatch/events.py", "TeamEvent": "dispatch/teams/duty.py"}
+
+
+def timeline_rows_made(tree: ast.Module) -> list[tuple[int, str]]:
+    return [(n.lineno, n.func.id) for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name) and n.func.id in TIMELINE_ROWS]
+
+
+def test_timeline_rows_are_appended_by_their_write_path_only() -> None:
+    offenders = [f"{rel(p)}:{line} {cls}(…)" for p, tree in sources(DISPATCH)
+                 for line, cls in timeline_rows_made(tree) if TIMELINE_ROWS[cls] != rel(p)]
+    assert offenders == [], "timeline row outside its write path: " + ", ".join(offenders)
+
+
 def test_role_and_region_are_decided_in_one_place() -> None:
     allowed = {"dispatch/deps.py", "dispatch/scoping.py"}
     offenders = [f"{rel(p)}:{line} ({attr})" for p, tree in sources(DISPATCH)
@@ -128,3 +143,5 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert commits(bad) == [7]
     assert write_path_assignments(bad) == [(2, "state"), (3, "outcome"), (4, "sla_deadline")]
     assert role_or_region_checks(bad) == [(5, "role")]
+    made = ast.parse("def log(session):\n    session.add(TeamEvent(team_id=1, type='x'))\n")
+    assert timeline_rows_made(made) == [(2, "TeamEvent")]

@@ -96,6 +96,23 @@ def retire(session: Session, team: Team, *, actor: Actor, source: str, reason: s
     return events
 
 
+def record_gps_status(session: Session, team_id: int, state: str, *, actor: Actor,
+                      at: datetime) -> TeamEvent | None:
+    """A crew phone's geolocation report (``denied``, ``unavailable`` or ``ok``), written as a
+    ``gps_*`` team event and sent live; ``None`` when it is no change (nothing is written)."""
+    from dispatch.teams.service import last_gps_status
+
+    last = last_gps_status(session, [team_id]).get(team_id)
+    if (last[0] if last else "ok") == state:
+        return None
+    ev = TeamEvent(team_id=team_id, type="gps_" + state, actor=actor.name, role=actor.role,
+                   source="crew", reason=None, at=at, payload={"state": state})
+    session.add(ev)
+    session.flush()
+    queue_live(session, gps_message(ev))  # the console's team panel follows live
+    return ev
+
+
 def duty_message(ev: TeamEvent) -> Message:
     """The live message: not a timeline row (``seq`` null); the hub adds the team's row."""
     data: dict[str, Any] = {"event_id": ev.id, "on_duty": ev.type == "duty_on",

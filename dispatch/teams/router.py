@@ -14,7 +14,7 @@ from dispatch.models import Team, User
 from dispatch.teams import duty
 from dispatch.teams.models import TeamEvent
 from dispatch.teams.schemas import DutyIn, GpsStatusIn, TeamEventOut, TeamOut
-from dispatch.teams.service import last_gps_status, team_views
+from dispatch.teams.service import team_views
 
 router = APIRouter(tags=["teams"])
 DutyUser = Annotated[User, Depends(require_roles("crew", "supervisor", "admin"))]
@@ -59,15 +59,8 @@ def gps_status(team_id: int, body: GpsStatusIn, user: CrewUser, viewer: ViewerDe
     recorded (a ``gps_*`` team event)."""
     if not viewer.may_act_on_team(team_id) or session.get(Team, team_id) is None:
         raise Problem(404, "Team not found", field="team_id")
-    last = last_gps_status(session, [team_id]).get(team_id)
-    current = last[0] if last else "ok"
-    if current != body.state:
-        ev = TeamEvent(team_id=team_id, type="gps_" + body.state, actor=user.username,
-                       role=user.role, source="crew", reason=None, at=now,
-                       payload={"state": body.state})
-        session.add(ev)
-        session.flush()
-        duty.queue_live(session, duty.gps_message(ev))  # the team panel follows live
+    duty.record_gps_status(session, team_id, body.state,
+                           actor=Actor(user.username, user.role, "app"), at=now)
     return team_views(session, viewer, now=now, fresh_s=settings.gps_fresh_s, ids=[team_id])[0]
 
 

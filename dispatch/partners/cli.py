@@ -39,7 +39,7 @@ def partners_add(
     from dispatch.uow import command_unit_of_work
 
     try:
-        data = PartnerCreate(name=name, kind=kind, url=url,  # type: ignore[arg-type]
+        data = PartnerCreate(name=name, kind=kind, url=url,
                              events=[e.strip() for e in (events or "").split(",") if e.strip()],
                              region=region, duty_phone=duty_phone)
     except ValidationError as exc:

@@ -232,7 +232,8 @@ def receive_transfer(session: Session, p: Partner, data: TransferIn, *, now: dat
     session.add(report)
     elevator, field, why = _find_elevator(session, data)
     if elevator is not None and not elevator.in_service:
-        elevator, why = None, f"elevator {elevator.rescue_code} is not in service"
+        why = f"elevator {elevator.rescue_code} is not in service"
+        elevator = None
     if elevator is not None and not visibility(p).sees_zone(elevator.zone_id):
         elevator, why = None, "the elevator is outside your region"
     if elevator is None:

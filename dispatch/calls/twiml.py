@@ -56,7 +56,7 @@ def connect(settings: Settings, call_id: int, desk_phone: str) -> str:
     desk phone (recorded when ``RESCUE_CALL_RECORDING``)."""
     r = VoiceResponse()
     r.say("已为您接通坐席。", language=ZH)
-    r.dial(desk_phone, **_dial_kwargs(settings, call_id, None))  # type: ignore[arg-type]
+    r.dial(desk_phone, **_dial_kwargs(settings, call_id, None))
     return str(r)
 
 
@@ -64,7 +64,7 @@ def callback(settings: Settings, call_id: int, passenger: str, centre: str | Non
     """Outbound call-back: played to the operator's desk phone, then dials the passenger."""
     r = VoiceResponse()
     r.say("96333回拨，正在接通来电人。", language=ZH)
-    r.dial(passenger, **_dial_kwargs(settings, call_id, centre))  # type: ignore[arg-type]
+    r.dial(passenger, **_dial_kwargs(settings, call_id, centre))
     return str(r)
 
 

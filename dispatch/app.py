@@ -19,11 +19,11 @@ from dispatch.events import publish_after_commit
 from dispatch.hooks import install_event_hooks
 from dispatch.incidents.router import router as incidents_router
 from dispatch.jobs import JobLoop
+from dispatch.live import publish_live_after_commit
 from dispatch.mapdata.router import router as geo_router
 from dispatch.notifications.webhooks import router as twilio_router
 from dispatch.ops.install import install_ops
 from dispatch.ops.metrics import forget_this_process
-from dispatch.partners.alerts import publish_alerts_after_commit as publish_partner_alerts
 from dispatch.partners.power import announce_power_cuts  # issue 14
 from dispatch.partners.router import admin_router as partners_admin_router  # issue 14
 from dispatch.partners.router import router as partners_router  # issue 14
@@ -43,7 +43,6 @@ from dispatch.settings import Settings, get_settings
 from dispatch.stream.hub import Hub
 from dispatch.stream.positions import publish_positions_after_commit
 from dispatch.stream.router import router as stream_router
-from dispatch.teams.duty import publish_duty_after_commit
 from dispatch.teams.rosters import ensure_at_startup
 from dispatch.teams.router import router as teams_router
 from dispatch.telemetry import wiring as terminals  # issue 19
@@ -97,9 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     publish_after_commit(app.state.sessionmaker, app.state.bus)
     publish_positions_after_commit(app.state.sessionmaker, app.state.bus)
     terminals.install(app, settings)  # issue 19: liveness store, terminal alert events
-    publish_duty_after_commit(app.state.sessionmaker, app.state.bus)
-    phone_desk.install(app)  # issue 15: call messages published after commit
-    publish_partner_alerts(app.state.sessionmaker, app.state.bus)  # issue 14
+    publish_live_after_commit(app.state.sessionmaker, app.state.bus)  # teams, terminals, calls…
     app.state.hub = Hub(app.state.sessionmaker, app.state.bus, fresh_s=settings.gps_fresh_s,
                         poll_s=settings.stream_poll_s)
     install_handlers(app)

@@ -3,7 +3,7 @@
 Every change to a ``call`` or ``seat`` row happens here, inside the caller's unit of work
 (services flush, the unit of work commits). Live news about calls (a call ringing, answered,
 abandoned) is queued on the session and published on the bus only after the commit
-(:func:`publish_calls_after_commit`), like timeline events. An incident linked to a call gets a
+(:mod:`dispatch.live`), like timeline events. An incident linked to a call gets a
 timeline row through :func:`dispatch.events.append_event`.
 
 Caller numbers are stored in full but only ever logged masked (``notify.phones.mask``).
@@ -16,21 +16,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.bus import EventBus, Message
 from dispatch.calls.models import Call, Seat
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event
+from dispatch.live import queue_live
 from dispatch.models import Elevator, Incident, User
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 from notify.phones import mask, variants
 
 log = logging.getLogger("rescue.calls")
-_PENDING = "pending_call_messages"
 QUEUE_NAME = "hotline"
 WAITING = "queued"
 OPEN_CALL = ("ivr", "queued", "answered", "dialing")
@@ -67,22 +66,9 @@ def _iso(at: datetime | None) -> str | None:
 
 def _queue_message(session: Session, type_: str, call: Call, at: datetime) -> None:
     session.flush()
-    msg: Message = {"seq": None, "type": type_, "incident_id": None, "team_id": None,
-                    "at": at.isoformat(), "call": call_row(call)}
-    session.info.setdefault(_PENDING, []).append(msg)
+    queue_live(session, {"seq": None, "type": type_, "incident_id": None, "team_id": None,
+                         "at": at.isoformat(), "call": call_row(call)})
 
-
-def publish_calls_after_commit(factory: sessionmaker[Session], bus: EventBus) -> None:
-    """Wire ``factory``'s sessions so that queued call messages reach ``bus`` once committed."""
-
-    @event.listens_for(factory, "after_commit")
-    def _publish(session: Session) -> None:
-        for msg in session.info.pop(_PENDING, []):
-            bus.publish(msg)
-
-    @event.listens_for(factory, "after_rollback")
-    def _drop(session: Session) -> None:
-        session.info.pop(_PENDING, None)
 
 
 # --- inbound calls ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""How the phone desk plugs into the app (issue 15): routers, bus publishing, the retention
-job."""
+"""How the phone desk plugs into the app (issue 15): routers and the retention job (its live
+messages go through ``dispatch.live``)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,11 @@ from fastapi import FastAPI
 
 from dispatch.calls.provider import run_retention
 from dispatch.calls.router import router, twilio_router
-from dispatch.calls.service import publish_calls_after_commit
 from dispatch.jobs import JobLoop
 
 RETENTION_PERIOD_S = 3600.0
 
-__all__ = ["add_jobs", "install", "router", "twilio_router"]
-
-
-def install(app: FastAPI) -> None:
-    publish_calls_after_commit(app.state.sessionmaker, app.state.bus)
-
+__all__ = ["add_jobs", "router", "twilio_router"]
 
 def add_jobs(jobs: JobLoop, app: FastAPI) -> None:
     factory, settings = app.state.sessionmaker, app.state.settings

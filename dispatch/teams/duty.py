@@ -10,17 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.bus import EventBus, Message
+from dispatch.bus import Message
 from dispatch.errors import Problem
 from dispatch.events import Actor
+from dispatch.live import queue_live
 from dispatch.models import Assignment, Team
 from dispatch.teams.models import SOURCES, TeamEvent
-
-_PENDING = "pending_team_events"
 
 
 def load_team(session: Session, team_id: int) -> Team:
@@ -70,7 +69,7 @@ def set_duty(session: Session, team: Team, *, on_duty: bool, actor: Actor, sourc
                    payload={"from": not on_duty, "to": on_duty, "via": actor.via})
     session.add(ev)
     session.flush()
-    session.info.setdefault(_PENDING, []).append(duty_message(ev))
+    queue_live(session, duty_message(ev))
     return ev
 
 
@@ -128,20 +127,3 @@ def gps_message(ev: TeamEvent) -> Message:
     return {"seq": None, "type": "team_gps", "incident_id": None, "team_id": ev.team_id,
             "at": ev.at.isoformat(), "data": {"event_id": ev.id, "state": ev.type[4:]}}
 
-
-def queue_live(session: Session, msg: Message) -> None:
-    """Send ``msg`` on the bus once the session commits (dropped on rollback)."""
-    session.info.setdefault(_PENDING, []).append(msg)
-
-
-def publish_duty_after_commit(factory: sessionmaker[Session], bus: EventBus) -> None:
-    """Wire ``factory``'s sessions so queued duty changes reach ``bus`` once committed."""
-
-    @event.listens_for(factory, "after_commit")
-    def _publish(session: Session) -> None:
-        for msg in session.info.pop(_PENDING, []):
-            bus.publish(msg)
-
-    @event.listens_for(factory, "after_rollback")
-    def _drop(session: Session) -> None:
-        session.info.pop(_PENDING, None)

@@ -19,12 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispatch.bus import EventBus
 from dispatch.errors import Problem
+from dispatch.live import queue_live
 from dispatch.models import Elevator, Organization, Zone
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
@@ -43,7 +42,6 @@ from dispatch.telemetry.models import Device
 from dispatch.uow import unit_of_work
 
 log = logging.getLogger("rescue.liveness")
-_PENDING = "pending_terminal_alerts"
 MAINS_LOST = "power_lost"
 
 
@@ -86,29 +84,14 @@ def beat(device_id: str, elevator_id: int, now: datetime, hb: HeartbeatIn | None
 
 # --- live events ----------------------------------------------------------------------------
 
-def publish_alerts_after_commit(factory: sessionmaker[Session], bus: EventBus) -> None:
-    """Terminal alerts reach the consoles as ``terminal_offline`` / ``terminal_online`` /
-    ``terminal_mains_lost`` / ``terminal_mains_back`` (``seq: null``: not timeline events),
-    once their transaction committed."""
-
-    @sa_event.listens_for(factory, "after_commit")
-    def _publish(session: Session) -> None:
-        for msg in session.info.pop(_PENDING, []):
-            bus.publish(msg)
-
-    @sa_event.listens_for(factory, "after_rollback")
-    def _drop(session: Session) -> None:
-        session.info.pop(_PENDING, None)
-
 
 def _queue(session: Session, type_: str, rows: Sequence[dict[str, Any]], at: datetime) -> None:
-    pending = session.info.setdefault(_PENDING, [])
     for r in rows:
-        pending.append({"seq": None, "type": type_, "incident_id": None, "team_id": None,
-                        "elevator_id": r["elevator_id"], "zone": r.get("zone"),
-                        "zone_id": r.get("zone_id"),
-                        "at": at.isoformat(), "data": {k: (v.isoformat() if isinstance(
-                            v, datetime) else v) for k, v in r.items()}})
+        queue_live(session, {
+            "seq": None, "type": type_, "incident_id": None, "team_id": None,
+            "elevator_id": r["elevator_id"], "zone": r.get("zone"), "zone_id": r.get("zone_id"),
+            "at": at.isoformat(), "data": {k: (v.isoformat() if isinstance(v, datetime) else v)
+                                           for k, v in r.items()}})
 
 
 def _places(session: Session, elevator_ids: set[int]) -> dict[int, tuple[int, str, str, str]]:

@@ -19,10 +19,9 @@ log = logging.getLogger("rescue.mqtt")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """The liveness store (Redis when configured) and the live terminal alert events."""
+    """The liveness store (Redis when configured); its alerts go out as live messages."""
     app.state.liveness = make_store(settings.redis_url, scope=settings.database_url)
     app.state.mqtt = None
-    liveness.publish_alerts_after_commit(app.state.sessionmaker, app.state.bus)
 
 
 def add_jobs(jobs: JobLoop, app: FastAPI) -> None:

@@ -19,7 +19,8 @@ SAMPLE = {"address": "太原市小店区测试路1号", "rescue_code": "250001",
           "taken_over_by": "龙城一组", "register_code": "31101401052020000001",
           "policy_no": "P-1", "incident_id": 5, "received_at": "2026-11-30 16:30",
           "state": "accepted", "action": "接单", "action_en": "accepted",
-          "team_name": "并州一组", "reason": "改派"}
+          "team_name": "并州一组", "reason": "改派", "building": "3号楼", "injured": "否",
+          "caller": "138****0000"}
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))

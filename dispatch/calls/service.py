@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from dispatch import lifecycle
 from dispatch.calls.models import Call, Seat
 from dispatch.errors import Problem
-from dispatch.events import Actor, append_event
+from dispatch.events import Actor, append_event, transition
 from dispatch.live import queue_live
 from dispatch.models import Elevator, Incident, User
 from dispatch.scoping import Visibility
@@ -169,7 +169,20 @@ def call_ended(session: Session, params: Mapping[str, str], *, now: datetime,
             append_event(session, incident, type="call_ended", actor=Actor.system("twilio"),
                          at=now, payload={"call_id": call.id, "status": call.status,
                                           "direction": call.direction})
+            if call.status == "completed" and call.callback_of_id is not None:
+                _callback_done(session, incident, call, now)
     return call
+
+
+def _callback_done(session: Session, incident: Incident, call: Call, now: datetime) -> None:
+    """A completed call-back after the release is the incident's follow-up call (回访): its
+    ``callback_done`` step is stamped when the call ended, through the write path."""
+    if incident.callback_done_at is not None:
+        return
+    if lifecycle.CALLBACK_DONE not in lifecycle.allowed_next(incident.state):
+        return  # not released yet (a call-back during the rescue is not the follow-up)
+    transition(session, incident, lifecycle.CALLBACK_DONE, actor=Actor.system("twilio"),
+               at=now, payload={"call_id": call.id})
 
 
 LEG_STATUS = {"queued": "dialing", "initiated": "dialing", "ringing": "ringing",

@@ -18,7 +18,8 @@ from dispatch.calls import service
 from dispatch.calls.models import Call
 from dispatch.calls.provider import run_retention
 from dispatch.errors import Problem
-from dispatch.models import IncidentEvent, User
+from dispatch.events import Actor, transition
+from dispatch.models import Incident, IncidentEvent, User
 from dispatch.settings import Settings
 from notify.fake_twilio import FakeTwilio
 from notify.signatures import HEADER, sign
@@ -293,6 +294,57 @@ def test_caller_hanging_up_while_queued_is_abandoned_and_called_back(api: Api, f
         assert outbound.status == "completed" and outbound.call_sid == placed.sid
         assert original.called_back_at == api.clock.now
     assert api.client.get("/api/v1/calls?status=abandoned", headers=op).json()["items"] == []
+
+
+def test_a_completed_call_back_after_the_release_is_the_incidents_follow_up(
+        api: Api, fake, net, op) -> None:
+    """Issue 15 item 4: the incident's call-back (回访) is stamped when the call-back call
+    completes, through the write path, not when the button is pressed; a call-back made
+    during the rescue is not the follow-up."""
+    seat(api, op, DESK_A)
+    ring(api, fake, 31)
+    cid = call_id(api, 31)
+    assert api.client.post(f"/api/v1/calls/{cid}/answer", headers=op).status_code == 200
+    inc = api.client.post("/api/v1/incidents", headers=op, json={
+        "rescue_code": net.rescue_code, "channel": "call"}).json()["id"]
+    assert api.client.post(f"/api/v1/calls/{cid}/link", headers=op,
+                           json={"incident_id": inc}).status_code == 200
+
+    def call_back_and_complete() -> None:
+        r = api.client.post(f"/api/v1/calls/{cid}/callback", headers=op)
+        assert r.status_code == 201, r.text
+        api.clock.advance(seconds=60)
+        for cb in _drain(fake):
+            assert post_signed(api, fake, cb.url.removeprefix(BASE), cb.params).status_code \
+                == 204
+
+    call_back_and_complete()  # during the rescue: no follow-up step
+    with api.db() as s:
+        incident = s.get(Incident, inc)
+        assert incident.state == "received" and incident.callback_done_at is None
+        for state in ("confirmed", "dispatched", "arrived", "released"):
+            transition(s, incident, state, actor=Actor("test", "operator"),
+                       at=api.clock.now)
+        s.commit()
+    api.clock.advance(minutes=10)
+    r = api.client.post(f"/api/v1/calls/{cid}/callback", headers=op)
+    assert r.status_code == 201, r.text
+    pressed = api.clock.now
+    with api.db() as s:
+        assert s.get(Incident, inc).callback_done_at is None  # not at the click
+    api.clock.advance(seconds=75)
+    for cb in _drain(fake):
+        assert post_signed(api, fake, cb.url.removeprefix(BASE), cb.params).status_code == 204
+    with api.db() as s:
+        incident = s.get(Incident, inc)
+        assert incident.state == "callback_done"
+        assert incident.callback_done_at == api.clock.now != pressed
+        step = s.scalars(select(IncidentEvent).where(
+            IncidentEvent.incident_id == inc, IncidentEvent.type == "callback_done")).one()
+        back = s.scalars(select(Call).where(Call.callback_of_id == cid)
+                         .order_by(Call.id.desc())).first()
+        assert back is not None and back.status == "completed"
+        assert step.payload["call_id"] == back.id and step.payload["via"] == "twilio"
 
 
 def _drain(fake: FakeTwilio) -> list[Any]:

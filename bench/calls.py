@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
-import numpy as np
 import websockets
 
 from bench._server import free_port, login
+from bench.fanout import collect, open_clients, pct
 from dispatch.db import make_engine, session_factory
 from dispatch.fixtures.loader import load_taiyuan
 from dispatch.migrate import upgrade
@@ -38,38 +38,9 @@ PUBLIC = "https://rescue.example"
 ACCOUNT, TOKEN = "AC" + "b" * 32, "bench-auth-token"
 
 
-def pct(samples: list[float]) -> tuple[float, float]:
-    arr = np.asarray(samples) * 1000
-    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
-
-
-async def open_clients(ws_url: str, n: int) -> list[websockets.ClientConnection]:
-    async def one() -> websockets.ClientConnection:
-        ws = await websockets.connect(ws_url, max_size=None, open_timeout=60)
-        while json.loads(await ws.recv()).get("type") != "ready":
-            pass
-        return ws
-
-    return list(await asyncio.gather(*(one() for _ in range(n))))
-
-
-async def collect(clients: list[websockets.ClientConnection], expect: int, match: str,
-                  timeout: float) -> list[list[tuple[str, float]]]:
-    async def read(ws: websockets.ClientConnection) -> list[tuple[str, float]]:
-        got: list[tuple[str, float]] = []
-        try:
-            while len(got) < expect:
-                raw = await asyncio.wait_for(ws.recv(), timeout)
-                t = time.time()
-                msg = json.loads(raw)
-                if msg.get("type") == match:
-                    key = msg["call"]["id"] if match == "call_ringing" else msg["incident_id"]
-                    got.append((str(key), t))
-        except TimeoutError:
-            pass
-        return got
-
-    return list(await asyncio.gather(*(read(ws) for ws in clients)))
+def _key(msg: dict[str, Any]) -> Any:
+    """A ringing call by its call id, an incident event by its incident."""
+    return msg["call"]["id"] if msg.get("type") == "call_ringing" else msg["incident_id"]
 
 
 def signed(path: str, params: dict[str, str]) -> dict[str, str]:
@@ -78,7 +49,7 @@ def signed(path: str, params: dict[str, str]) -> dict[str, str]:
 
 async def call_round(clients: list[websockets.ClientConnection], base: str, n: int,
                      rate: float, offset: int) -> tuple[list[float], int]:
-    reader = asyncio.create_task(collect(clients, n, "call_ringing", 15))
+    reader = asyncio.create_task(collect(clients, n, "call_ringing", 15, _key))
     await asyncio.sleep(0.2)
     sent: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
@@ -104,7 +75,7 @@ async def call_round(clients: list[websockets.ClientConnection], base: str, n: i
 async def event_round(clients: list[websockets.ClientConnection], base: str,
                       headers: dict[str, str], codes: list[str],
                       rate: float) -> tuple[list[float], int]:
-    reader = asyncio.create_task(collect(clients, len(codes), "received", 15))
+    reader = asyncio.create_task(collect(clients, len(codes), "received", 15, _key))
     await asyncio.sleep(0.2)
     sent: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:

@@ -27,7 +27,9 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -82,9 +84,15 @@ async def open_clients(ws_url: str, n: int) -> list[websockets.ClientConnection]
     return clients
 
 
+def _default_key(msg: dict[str, Any]) -> Any:
+    return msg["data"].get("k") if msg.get("type") == "bench_ping" else msg["incident_id"]
+
+
 async def collect(clients: list[websockets.ClientConnection], expect: int,
-                  match: str, timeout: float) -> list[list[tuple[str, float]]]:
-    """Per client: (key, receive time) of frames whose type is ``match``."""
+                  match: str, timeout: float,
+                  key: Callable[[dict[str, Any]], Any] = _default_key
+                  ) -> list[list[tuple[str, float]]]:
+    """Per client: (``key(frame)``, receive time) of frames whose type is ``match``."""
 
     async def read(ws: websockets.ClientConnection) -> list[tuple[str, float]]:
         got: list[tuple[str, float]] = []
@@ -94,9 +102,7 @@ async def collect(clients: list[websockets.ClientConnection], expect: int,
                 t = time.time()
                 msg = json.loads(raw)
                 if msg.get("type") == match:
-                    key = str(msg["data"].get("k") if match == "bench_ping" else
-                              msg["incident_id"])
-                    got.append((key, t))
+                    got.append((str(key(msg)), t))
         except TimeoutError:
             pass
         return got

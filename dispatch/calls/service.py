@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
 from dispatch.calls.models import Call, Seat
+from dispatch.elevators.caller import phone_or_none, spellings
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event, transition
 from dispatch.live import queue_live
 from dispatch.models import Elevator, Incident, User
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
-from notify.phones import mask, variants
+from notify.phones import mask
 
 log = logging.getLogger("rescue.calls")
 QUEUE_NAME = "hotline"
@@ -349,7 +350,8 @@ def screen_pop(session: Session, call: Call) -> dict[str, Any]:
     past: list[Incident] = []
     if call.from_number:
         past = list(session.scalars(
-            select(Incident).where(Incident.caller_phone.in_(variants(call.from_number)))
+            select(Incident).where(Incident.caller_phone.in_(
+                spellings(phone_or_none(call.from_number) or call.from_number)))
             .order_by(Incident.received_at.desc()).limit(20)))
     elevator_ids = {i.elevator_id for i in past}
     keyed: Elevator | None = None

@@ -157,7 +157,7 @@ def handover_body(session: Session, incident: Incident) -> dict[str, Any]:
             "use_unit_phone": unit.phone if unit is not None else None}
 
 
-def envelope(event_type: str, delivery_id: str, at: datetime, incident: dict[str, Any],
+def envelope(event_type: str, delivery_id: str, at: datetime, incident: dict[str, Any] | None,
              data: dict[str, Any]) -> dict[str, Any]:
     return {"version": SCHEMA_VERSION, "type": event_type, "delivery_id": delivery_id,
             "occurred_at": iso(at), "incident": incident, "data": data}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.models import Zone
 from dispatch.partners.models import Partner, PartnerDelivery
-from dispatch.partners.outbox import SCHEMA_VERSION, iso, subscribed, visibility
+from dispatch.partners.outbox import envelope, iso, subscribed, visibility
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
 from dispatch.uow import unit_of_work
@@ -57,9 +57,7 @@ def announce_power_cuts(factory: sessionmaker[Session], *, settings: Settings,
                     "incident_ids": [i.id for i in cut.incidents]}
                 session.add(PartnerDelivery(
                     partner_id=p.id, incident_id=None, event_type=EVENT,
-                    payload={"version": SCHEMA_VERSION, "type": EVENT, "delivery_id": did,
-                             "occurred_at": iso(cut.started_at), "incident": None,
-                             "data": data},
+                    payload=envelope(EVENT, did, cut.started_at, None, data),
                     delivery_id=did, seq=1, status="pending" if p.url else "feed", attempts=0,
                     next_at=now, created_at=now))
                 written += 1

@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispatch.bus import BUS_STATUS, EventBus, Message, queue_subscriber
+from dispatch.calls.service import for_viewer
 from dispatch.events import event_message
 from dispatch.models import IncidentEvent
 from dispatch.ops.metrics import WEBSOCKET_CLIENTS
@@ -206,10 +207,7 @@ class Hub:
                 continue
             full = client.viewer.sees_caller_numbers
             if full not in texts:
-                call = dict(msg["call"])
-                if not full:
-                    call["from"] = call.get("from_masked")
-                texts[full] = dumps({**msg, "call": call})
+                texts[full] = dumps({**msg, "call": for_viewer(msg["call"], client.viewer)})
             client.push(None, texts[full])
             self.delivered += 1
 

@@ -220,3 +220,21 @@ def test_unknown_lane_names_are_refused_with_the_setting_named() -> None:
         Settings(mqtt_lanes="events,alarms")
     assert Settings(mqtt_lanes=" heartbeat ,events,heartbeat").mqtt_lane_kinds == (
         "heartbeat", "events")
+
+
+def test_consume_refuses_an_unknown_lane_before_connecting(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from dispatch.cli import app
+    from dispatch.settings import get_settings
+
+    monkeypatch.setenv("RESCUE_DATABASE_URL", f"sqlite:///{tmp_path}/x.db")
+    monkeypatch.setenv("RESCUE_MQTT_URL", "mqtt://127.0.0.1:1")  # never reached
+    get_settings.cache_clear()
+    try:
+        r = CliRunner().invoke(app, ["mqtt", "consume", "--lanes", "events,alarms"])
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 2
+    assert "--lanes" in r.output and "alarms" in r.output

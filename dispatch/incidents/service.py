@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispatch import lifecycle
 from dispatch.dispatching.schemas import AssignmentOut
@@ -21,6 +22,8 @@ from dispatch.models import Assignment, Elevator, Incident, IncidentEvent
 from dispatch.notifications.service import notifications_of
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
+
+Ts = TypeVarTuple("Ts")
 
 _WITH_REFS = (
     joinedload(Incident.zone),
@@ -50,31 +53,41 @@ def _resolve_elevator(session: Session, data: IncidentCreate) -> Elevator:
     return elevator
 
 
+def narrow_to_open(stmt: Select[*Ts], elevator_id: int, *, since: datetime) -> Select[*Ts]:
+    """``stmt`` (over ``incident``) narrowed to this elevator's entrapment still in progress,
+    if one was reported since ``since``: the newest, one row."""
+    return (stmt.where(Incident.elevator_id == elevator_id,
+                       Incident.state.in_(lifecycle.MERGEABLE_STATES),
+                       Incident.merged_into_id.is_(None),
+                       Incident.received_at >= since)
+            .order_by(Incident.received_at.desc()).limit(1))
+
+
 def find_open_incident(session: Session, elevator_id: int, *, since: datetime) -> Incident | None:
     """The entrapment still in progress for this elevator, if one was reported since ``since``."""
-    return session.scalar(
-        select(Incident).options(joinedload(Incident.zone))
-        .where(Incident.elevator_id == elevator_id,
-               Incident.state.in_(lifecycle.MERGEABLE_STATES),
-               Incident.merged_into_id.is_(None),
-               Incident.received_at >= since)
-        .order_by(Incident.received_at.desc()).limit(1)
-    )
+    return session.scalar(narrow_to_open(select(Incident).options(joinedload(Incident.zone)),
+                                         elevator_id, since=since))
 
 
 def create_incident(session: Session, *, data: IncidentCreate, actor: Actor,
-                    user_id: int | None, now: datetime,
-                    settings: Settings) -> tuple[Incident, bool]:
+                    user_id: int | None, now: datetime, settings: Settings,
+                    elevator: Elevator | None = None) -> tuple[Incident, bool]:
     """Record a report. Returns ``(incident, duplicate)``.
 
     A report for an elevator whose entrapment is still open is stored as its own row in state
     ``merged`` linked to the open incident, and noted on that incident's timeline; nothing is
     ever deleted. Reports for one elevator are serialised by a row update on the elevator, so
-    two simultaneous calls cannot both open an incident.
+    two simultaneous calls cannot both open an incident. ``elevator``: the caller already
+    loaded it (with ``elevators.get_elevator``'s references) for ``data.elevator_id``.
     """
-    elevator = _resolve_elevator(session, data)
+    if elevator is None:
+        elevator = _resolve_elevator(session, data)
+    # no ORM synchronisation: it would walk every object in the session (an MQTT batch holds
+    # thousands), and the one loaded elevator is brought up to date just below
     session.execute(update(Elevator).where(Elevator.id == elevator.id)
-                    .values(last_report_at=now))
+                    .values(last_report_at=now)
+                    .execution_options(synchronize_session=False))
+    set_committed_value(elevator, "last_report_at", now)
     zone = elevator.zone
     report = dict(channel=data.channel, caller_phone=data.caller_phone,
                   trapped_count=data.trapped_count, injured=data.injured,

@@ -20,10 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
+from dispatch.elevators.service import get_elevator
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event
 from dispatch.incidents.schemas import IncidentCreate
-from dispatch.incidents.service import create_incident, find_open_incident
+from dispatch.incidents.service import create_incident, narrow_to_open
 from dispatch.models import Elevator, Incident, Zone
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
@@ -101,12 +102,17 @@ def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmInc
     b.looked_up = True
     session = b.session
     since = b.now - timedelta(minutes=b.settings.duplicate_window_min)
-    open_incident = find_open_incident(session, b.elevator_id, since=since)
-    facts = session.get(AlarmIncident, open_incident.id) if open_incident is not None else None
+    # one read for "is there an open incident, and has it alarm facts" (create_incident checks
+    # again under the elevator's lock)
+    found = session.execute(narrow_to_open(
+        select(Incident.id, AlarmIncident).outerjoin(
+            AlarmIncident, AlarmIncident.incident_id == Incident.id),
+        b.elevator_id, since=since)).first()
+    facts = found[1] if found is not None else None
     if facts is not None:
         b.facts = facts
         return "joined", facts
-    elevator = session.get(Elevator, b.elevator_id)
+    elevator = get_elevator(session, b.elevator_id)  # with the references the incident needs
     if elevator is None or not elevator.in_service:
         return "not_in_service", None
     floor = f"，楼层 {ev.floor}" if ev.floor is not None else ""
@@ -114,7 +120,7 @@ def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmInc
              f" · IoT alarm: {code.name_en}")
     data = IncidentCreate(elevator_id=b.elevator_id, channel="alarm", notes=notes)
     incident, duplicate = create_incident(session, data=data, actor=b.actor, user_id=None,
-                                          now=b.now, settings=b.settings)
+                                          now=b.now, settings=b.settings, elevator=elevator)
     parent_id = incident.merged_into_id if duplicate else incident.id
     assert parent_id is not None
     b.facts = AlarmIncident(incident_id=parent_id, elevator_id=b.elevator_id, alarm_count=0,

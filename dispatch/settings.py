@@ -231,6 +231,9 @@ class Settings(BaseSettings):
     mqtt_batch_ms: float = Field(
         default=50.0, description="A batch is closed this long after its first message even "
         "when not full.")
+    mqtt_judge_lifts: int = Field(
+        default=100, ge=1, le=5000, description="Lifts whose stored MQTT events one judging "
+        "transaction takes (the rules and the incidents they open; issue 19).")
     mqtt_lanes: str = Field(
         default="events,heartbeat", description="Which lanes this process consumes "
         "(events, heartbeat or both, comma-separated): run the heartbeat lane in its own "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dispatch.models import Base, utcnow
@@ -30,7 +30,9 @@ class Alarm(Base):
 
     ``outcome``: created (opened an incident) · joined (an open incident) · filtered (see
     ``reason``) · flagged (marked an incident "recovered by itself") · recorded (state or fault,
-    no incident). ``code`` is canonical; ``raw`` is the event as sent (unknown codes included).
+    no incident) · queued (stored by the MQTT consumer, not judged yet) · failed (judging it
+    raised; see ``reason``). ``code`` is canonical; ``raw`` is the event as sent (unknown codes
+    included).
     """
 
     __tablename__ = "alarm"
@@ -38,6 +40,9 @@ class Alarm(Base):
         UniqueConstraint("device_id", "event_id", name="uq_alarm_device_event"),
         Index("ix_alarm_elevator_occurred", "elevator_id", "occurred_at"),
         Index("ix_alarm_code_occurred", "code", "occurred_at"),
+        Index("ix_alarm_queued", "elevator_id", "occurred_at",
+              postgresql_where=text("outcome = 'queued'"),
+              sqlite_where=text("outcome = 'queued'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("device.id"))

@@ -224,8 +224,7 @@ class Processor:
     def _store_events(self, batches: list[_Events], now: datetime, counts: Counter[str]) -> None:
         try:
             with unit_of_work(self.factory) as session:
-                results = service.ingest_many(session, [b.item for b in batches], now=now,
-                                              settings=self.settings)
+                results = service.accept_many(session, [b.item for b in batches], now=now)
         except OperationalError:
             raise
         except Exception:
@@ -235,8 +234,7 @@ class Processor:
             for b in batches:
                 try:
                     with unit_of_work(self.factory) as session:
-                        results.extend(service.ingest_many(session, [b.item], now=now,
-                                                           settings=self.settings))
+                        results.extend(service.accept_many(session, [b.item], now=now))
                 except OperationalError:
                     raise
                 except Exception:
@@ -245,6 +243,50 @@ class Processor:
         for r in results:
             counts["events_stored"] += r.stored
             counts["events_duplicate"] += r.duplicates
+
+    def judge(self) -> int:
+        """Judge stored events until none is queued (``service.judge_queued``: the rules, and
+        incidents opened or joined), one transaction per round of lifts; returns how many
+        were judged. A round that raises is redone lift by lift, and a lift that still raises
+        has its queued events marked ``failed`` (logged, counted) rather than blocking the
+        queue. Raises ``OperationalError`` when the database is unavailable."""
+        total = 0
+        while True:
+            now = self.clock()
+            try:
+                with unit_of_work(self.factory) as session:
+                    n = service.judge_queued(session, now=now, settings=self.settings,
+                                             elevators=self.settings.mqtt_judge_lifts)
+            except OperationalError:
+                raise
+            except Exception:
+                log.exception("mqtt: judging a round of lifts failed; retrying lift by lift")
+                n = self._judge_one_by_one(now)
+            if n == 0:
+                break
+            total += n
+            self.stats.add({"events_judged": n})
+        return total
+
+    def _judge_one_by_one(self, now: datetime) -> int:
+        with self.factory() as session:
+            lifts = service.queued_lifts(session, limit=self.settings.mqtt_judge_lifts)
+        n = 0
+        for lift in lifts:
+            try:
+                with unit_of_work(self.factory) as session:
+                    n += service.judge_queued(session, now=now, settings=self.settings,
+                                              only=[lift])
+            except OperationalError:
+                raise
+            except Exception as exc:
+                log.exception("mqtt: judging the events of elevator %d failed", lift)
+                with unit_of_work(self.factory) as session:
+                    failed = service.fail_queued(session, lift, reason=type(exc).__name__)
+                self.stats.add({"events_failed": failed})
+                self.store.incr({"events_failed": failed})
+                n += failed
+        return n
 
 
 # --- the broker side -------------------------------------------------------------------------
@@ -324,6 +366,7 @@ class MqttConsumer:
         self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
         self._lanes = [_Lane(kind, client_id) for kind in settings.mqtt_lane_kinds]
         self._stop = threading.Event()
+        self._judge_wake = threading.Event()
         self._dead = False
         self._workers: list[threading.Thread] = []
         for lane in self._lanes:
@@ -393,6 +436,9 @@ class MqttConsumer:
         self._workers = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name=f"rescue-mqtt-{lane.kind}")
                          for lane in self._lanes]
+        if any(lane.kind == "events" for lane in self._lanes):
+            self._workers.append(threading.Thread(target=self._judge_loop, daemon=True,
+                                                  name="rescue-mqtt-judge"))
         for w in self._workers:
             w.start()
 
@@ -468,6 +514,27 @@ class MqttConsumer:
             if self._dead:
                 return
             self._ack(lane, batch)
+            if lane.kind == "events":
+                self._judge_wake.set()
+
+    def _judge_loop(self) -> None:
+        """Judges what the events lane stored: woken after each of its commits, and every
+        second anyway (events stored by a consumer that died before judging them)."""
+        delay = 0.5
+        while not self._stop.is_set():
+            self._judge_wake.wait(1.0)
+            self._judge_wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.processor.judge()
+                delay = 0.5
+            except OperationalError as exc:
+                log.warning("mqtt: database unavailable while judging (%s); retrying",
+                            str(exc).splitlines()[0][:200])
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                self._judge_wake.set()
 
     def _ack(self, lane: _Lane, batch: list[Inbound]) -> None:
         """Acknowledge in arrival order, only on the connection it came on (the broker

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -285,6 +285,118 @@ def ingest_many(session: Session, batches: Sequence[DeviceBatch], *, now: dateti
         out.append(BatchResult(device_id=batch.device_id, received=len(batch.events), stored=n,
                                duplicates=len(batch.events) - n, results=answers))
     return out
+
+
+# --- accepted now, judged next (the MQTT consumer, issue 19) -------------------------------
+
+QUEUED = "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    stored: int
+    duplicates: int
+
+
+def accept_many(session: Session, batches: Sequence[DeviceBatch], *,
+                now: datetime) -> list[Accepted]:
+    """Store each new event exactly once, not yet judged (outcome ``queued``), in one
+    statement: what the consumer commits before it acknowledges. Judging (the rules, opening
+    incidents) is ``judge_queued``'s, from the stored rows, so a storm of incident-opening
+    alarms never holds back storage and acknowledgement of the rest."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for batch in batches:
+        for ev, raw in zip(batch.events, batch.raw, strict=True):
+            key = (batch.device_id, ev.event_id)
+            if key not in rows:
+                code = codes.lookup(ev.code)
+                rows[key] = dict(device_id=batch.device_id, event_id=ev.event_id,
+                                 elevator_id=batch.elevator_id, code=code.code, kind=code.kind,
+                                 occurred_at=ev.occurred_at, received_at=now, raw=raw,
+                                 outcome=QUEUED, reason=None, incident_id=None)
+    if not rows:
+        return [Accepted(0, len(b.events)) for b in batches]
+    # the state rows the judges lock must exist (an existing one is left alone, not locked)
+    lifts = sorted({b.elevator_id for b in batches})
+    session.execute(_insert(session, ElevatorTelemetry).values(
+        [{"elevator_id": e, "mode": "normal"} for e in lifts])
+        .on_conflict_do_nothing(index_elements=["elevator_id"]))
+    table = Alarm.__table__
+    stmt = (_insert(session, table).on_conflict_do_nothing(
+        index_elements=["device_id", "event_id"]).returning(table.c.device_id,
+                                                            table.c.event_id))
+    new = {(d, e) for d, e in session.execute(stmt, [rows[k] for k in sorted(rows)])}
+    out = []
+    for batch in batches:
+        n = 0
+        for ev in batch.events:
+            key = (batch.device_id, ev.event_id)
+            if key in new:
+                new.discard(key)  # a second copy in this call is a duplicate
+                n += 1
+        out.append(Accepted(n, len(batch.events) - n))
+    return out
+
+
+def judge_queued(session: Session, *, now: datetime, settings: Settings,
+                 elevators: int = 100, only: Sequence[int] | None = None) -> int:
+    """Judge the queued events of up to ``elevators`` lifts exactly as ``ingest_many`` judges
+    a batch, lift by lift in the order the events happened; returns how many were judged.
+
+    Each lift's state row is locked first (``SKIP LOCKED`` on PostgreSQL, so two consumers'
+    judges take different lifts), and its queued rows are read after the lock: one lift's
+    events are never judged by two transactions at once nor out of order. An incident's
+    clock starts when its alarm was stored, not when it was judged. ``only``: these lifts
+    (a failed round retried lift by lift)."""
+    candidates: Any = (list(only) if only is not None else
+                       select(Alarm.elevator_id).where(Alarm.outcome == QUEUED).distinct()
+                       .limit(elevators).scalar_subquery())
+    lock = (select(ElevatorTelemetry.elevator_id)
+            .where(ElevatorTelemetry.elevator_id.in_(candidates))
+            .order_by(ElevatorTelemetry.elevator_id))
+    if session.get_bind().dialect.name == "postgresql":
+        lock = lock.with_for_update(skip_locked=True)
+    lifts = list(session.scalars(lock))
+    if not lifts:
+        return 0
+    states = _lock_states(session, lifts, now)
+    queued = session.execute(
+        select(Alarm.id, Alarm.device_id, Alarm.elevator_id, Alarm.raw, Alarm.received_at)
+        .where(Alarm.outcome == QUEUED, Alarm.elevator_id.in_(lifts))
+        .order_by(Alarm.elevator_id, Alarm.occurred_at, Alarm.id)).all()
+    contexts: dict[int, _Batch] = {}
+    verdicts: list[dict[str, Any]] = []
+    for row in queued:
+        b = contexts.get(row.elevator_id)
+        actor = Actor(f"device:{row.device_id}", None, "telemetry")
+        if b is None:
+            b = contexts[row.elevator_id] = _Batch(session, row.device_id, row.elevator_id,
+                                                   states[row.elevator_id], row.received_at,
+                                                   settings, actor)
+        b.device_id, b.actor = row.device_id, actor
+        ev = EventIn.model_validate(row.raw)
+        outcome, reason, incident_id = _apply(b, ev, codes.lookup(ev.code))
+        verdicts.append({"id": row.id, "outcome": outcome, "reason": reason,
+                         "incident_id": incident_id})
+    session.flush()
+    if verdicts:
+        session.execute(update(Alarm), verdicts)
+    return len(verdicts)
+
+
+def fail_queued(session: Session, elevator_id: int, *, reason: str) -> int:
+    """Give up judging one lift's queued events (its judging raised): they are kept, marked
+    ``failed`` so they no longer hold back the queue, and listed like any alarm."""
+    result: Any = session.execute(
+        update(Alarm).where(Alarm.outcome == QUEUED, Alarm.elevator_id == elevator_id)
+        .values(outcome="failed", reason=reason[:64])
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount)
+
+
+def queued_lifts(session: Session, *, limit: int) -> list[int]:
+    return list(session.scalars(select(Alarm.elevator_id).where(Alarm.outcome == QUEUED)
+                                .distinct().limit(limit)))
 
 
 # --- views -----------------------------------------------------------------------------------

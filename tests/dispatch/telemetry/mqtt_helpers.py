@@ -120,6 +120,13 @@ def stored_alarms(api: Api) -> int:
         return s.scalar(select(func.count()).select_from(Alarm)) or 0
 
 
+def queued_alarms(api: Api) -> int:
+    """Stored events the consumer has not judged yet."""
+    with api.db() as s:
+        return s.scalar(select(func.count()).select_from(Alarm)
+                        .where(Alarm.outcome == "queued")) or 0
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

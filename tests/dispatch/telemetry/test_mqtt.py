@@ -23,6 +23,7 @@ from tests.dispatch.telemetry.mqtt_helpers import (
     consumers,
     mqtt_settings,
     needs_broker,
+    queued_alarms,
     stored_alarms,
     wait_for,
 )
@@ -119,6 +120,7 @@ def test_bad_signature_or_timestamp_is_refused_logged_counted_and_nothing_stored
         pub.flush()
         wait_for(lambda: stored_alarms(api) == 1, what="the good message")
         wait_for(lambda: c.stats.snapshot().get("messages", 0) == 7, what="all 7 handled")
+        wait_for(lambda: queued_alarms(api) == 0, what="the good message judged")
         counts = c.stats.snapshot()
     pub.close()
     assert _stored(api) == [(t.device_id, "ok-1")]
@@ -170,6 +172,7 @@ def test_http_and_mqtt_events_for_one_elevator_join_the_same_incident(
                  secret=mqtt_term.secret, ts=int(api.clock.now.timestamp()))
         pub.flush()
         wait_for(lambda: stored_alarms(api) == 3, what="the MQTT events")
+        wait_for(lambda: queued_alarms(api) == 0, what="the MQTT events judged")
     pub.close()
     with api.db() as s:
         incidents = s.scalars(select(Incident)).all()

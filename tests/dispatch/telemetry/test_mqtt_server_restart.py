@@ -33,6 +33,7 @@ from tests.dispatch.telemetry.mqtt_helpers import (
     forget_session,
     mqtt_settings,
     needs_broker,
+    queued_alarms,
     stored_alarms,
     wait_for,
 )
@@ -122,6 +123,8 @@ def test_each_event_stored_once_through_a_killed_and_restarted_server(
         proc = start_server(env, port)  # the same client id: the same sessions come back
         wait_for(lambda: stored_alarms(api) >= len(distinct), timeout=60,
                  what="every event stored after the restart")
+        wait_for(lambda: queued_alarms(api) == 0, timeout=60,
+                 what="every event judged, those the killed server had only stored too")
         token = _login(base, admin_name)
         wait_for(lambda: (_consumer_status(base, token) or {}).get("queued") == 0,
                  what="the restarted consumer drained")
@@ -134,7 +137,9 @@ def test_each_event_stored_once_through_a_killed_and_restarted_server(
         forget_session(ms, f"{client_base}-0")
     with api.db() as s:
         rows = [(d, e) for d, e in s.execute(select(Alarm.device_id, Alarm.event_id))]
+        outcomes = set(s.scalars(select(Alarm.outcome)))
     assert len(rows) == len(set(sent)) and set(rows) == set(sent)  # each exactly once
+    assert outcomes == {"recorded"}  # judged once stored (faults: no incident)
     assert status is not None and status["client_id"] == f"{client_base}-0"
     assert status["sessions"] == [f"{client_base}-0.events", f"{client_base}-0.heartbeat"]
     assert status["counts"]["events_stored"] == len(rows) - at_kill  # the rest, after restart

@@ -67,6 +67,10 @@ def test_the_consumer_stores_the_example(api: Api) -> None:
     assert not any(k.startswith("refused") for k in counts)
     with api.db() as s:
         outcomes = {a.event_id: a.outcome for a in s.scalars(select(Alarm))}
+    assert outcomes == {"000187": "queued", "000188": "queued"}  # stored, acknowledged next
+    assert p.judge() == 2
+    with api.db() as s:
+        outcomes = {a.event_id: a.outcome for a in s.scalars(select(Alarm))}
     assert outcomes == {"000187": "created", "000188": "recorded"}
     assert app.state.liveness.last_seen([ex["device id"]]) == {
         ex["device id"]: api.clock.now.timestamp()}

@@ -312,6 +312,8 @@ def verify(url: str, plan: Plan, *, extra_events: int = 0) -> dict[str, Any]:
             .group_by(Incident.elevator_id)).all())
         merged = s.scalar(select(func.count()).select_from(Incident)
                           .where(Incident.merged_into_id.is_not(None))) or 0
+        unjudged = s.scalar(select(func.count()).select_from(Alarm)
+                            .where(Alarm.outcome.in_(("queued", "failed")))) or 0
     engine.dispose()
     storm_rows = {k for k in stored if not k[1].startswith(("base-", "cap-"))}
     return {
@@ -322,6 +324,7 @@ def verify(url: str, plan: Plan, *, extra_events: int = 0) -> dict[str, Any]:
         "one_per_lift": set(per_lift) == plan.expected_incident_lifts
         and all(n == 1 for n in per_lift.values()),
         "merged_rows": merged,
+        "unjudged": unjudged,  # MQTT: stored, still queued (or failed) when checked
     }
 
 

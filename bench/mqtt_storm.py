@@ -10,7 +10,8 @@ process; the heartbeats by two processes, every terminal once per ``--hb-interva
 - events/s: distinct events of the plan ÷ time from the first publish to the last one stored;
 - heartbeats/s: heartbeats the consumers processed (the store's counter) ÷ time they took;
 - publish → stored: per event, from its publish to the moment it is visible in the ``alarm``
-  table (polled every 25 ms, so up to ~25 ms late);
+  table (polled every 25 ms, so up to ~25 ms late); publish → judged: to the moment it is no
+  longer ``queued`` (polled every 100 ms);
 - publish → console: per incident, from the publish of the lift's first entrapment message to
   the ``received`` event on an operator's websocket.
 Afterwards the database is checked like the alarm storm: every distinct ``(device, event_id)``
@@ -177,22 +178,31 @@ def add_heartbeat_terminals(url: str, lifts: list[int], n: int) -> list[tuple[st
 @dataclass
 class Watch:
     stored_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    judged_at: dict[tuple[str, str], float] = field(default_factory=dict)
     received: dict[int, float] = field(default_factory=dict)  # elevator id → ws time
     hb_counts: list[tuple[float, int]] = field(default_factory=list)
 
 
 def poll_db(url: str, stop: threading.Event, watch: Watch) -> None:
     engine = make_engine(url)
-    last = 0
+    last = polls = 0
     with engine.connect() as conn:
         while not stop.is_set():
             rows = conn.execute(text("SELECT id, device_id, event_id FROM alarm WHERE id > :l "
                                      "ORDER BY id"), {"l": last}).all()
             now = time.time()
-            conn.commit()
             for i, d, e in rows:
                 watch.stored_at.setdefault((d, e), now)
                 last = max(last, i)
+            polls += 1
+            if polls % 4 == 0 and len(watch.judged_at) < len(watch.stored_at):
+                # judged = stored and no longer queued (every 100 ms: the queued set is big)
+                queued = {(d, e) for d, e in conn.execute(text(
+                    "SELECT device_id, event_id FROM alarm WHERE outcome = 'queued'"))}
+                now = time.time()
+                for k in watch.stored_at.keys() - watch.judged_at.keys() - queued:
+                    watch.judged_at[k] = now
+            conn.commit()
             stop.wait(0.025)
     engine.dispose()
 
@@ -219,9 +229,9 @@ async def watch_console(base: str, token: str, stop: threading.Event, watch: Wat
 
 
 def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
-             heartbeat_process: bool = False) -> dict[str, Any]:
-    """``heartbeat_process``: the servers consume the events lane only and one
-    ``rescue mqtt consume --lanes heartbeat`` process takes the heartbeats."""
+             own_processes: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``own_processes``: lanes (``heartbeat``, ``judge``) that one ``rescue mqtt consume
+    --lanes <lane>`` process each takes; the servers keep the rest."""
     url = fresh_database("postgis", workdir, args.postgres_url, f"rescue_bench_mqtt_c{consumers}")
     t0 = time.perf_counter()
     devices, secrets, lifts = alarm_storm.setup(url, elevators=args.devices, seed=args.seed)
@@ -242,14 +252,13 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
                # the compressed interval is for load only: nobody goes offline mid-run (a
                # sweep of 50,000 silent terminals at the end is not what is measured)
                "RESCUE_HEARTBEAT_INTERVAL_S": "3600"}
-        hb_proc = None
-        if heartbeat_process:
-            env["RESCUE_MQTT_LANES"] = "events"
-            hb_proc = subprocess.Popen(
-                [sys.executable, "-m", "dispatch.cli", "mqtt", "consume", "--lanes", "heartbeat",
-                 "--client-id", "bench-heartbeats"],
-                env={**os.environ, **env, "RESCUE_VAR_DIR": str(workdir / "var-hb")},
-                stdout=subprocess.DEVNULL)
+        env["RESCUE_MQTT_LANES"] = ",".join(
+            lane for lane in ("events", "heartbeat", "judge") if lane not in own_processes)
+        lane_procs = [subprocess.Popen(
+            [sys.executable, "-m", "dispatch.cli", "mqtt", "consume", "--lanes", lane,
+             "--client-id", f"bench-{lane}"],
+            env={**os.environ, **env, "RESCUE_VAR_DIR": str(workdir / f"var-{lane}")},
+            stdout=subprocess.DEVNULL) for lane in own_processes]
         with running_server(env, workers=consumers) as base:
             token = login(base, "operator1", alarm_storm.PASSWORD)["Authorization"].split()[1]
             time.sleep(1.5)  # the consumers' subscriptions
@@ -281,7 +290,7 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
             hb_sent = sum(r[1] for r in results if r[0] == "heartbeats")
             deadline = time.time() + 120
             while time.time() < deadline and (
-                    len(watch.stored_at) < len(plan.unique)
+                    len(watch.judged_at) < len(plan.unique)
                     or store.counters().get("heartbeats", 0) < hb_sent):
                 time.sleep(0.2)
             time.sleep(1.0)
@@ -319,9 +328,9 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
                                    timeout=10).json()["counters"]
             except Exception as exc:
                 status = {"error": str(exc)}
-        if hb_proc is not None:
-            hb_proc.terminate()
-            hb_proc.wait(timeout=30)
+        for proc in lane_procs:
+            proc.terminate()
+            proc.wait(timeout=30)
     first_pub = min(t for *_, t in sent)
     first_seen_pub: dict[tuple[str, str], float] = {}
     first_entrapment: dict[int, float] = {}
@@ -333,6 +342,10 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
                 first_entrapment[lift] = min(first_entrapment.get(lift, t), t)
     stored_lat = [watch.stored_at[k] - t for k, t in first_seen_pub.items()
                   if k in watch.stored_at]
+    judged_lat = [watch.judged_at[k] - t for k, t in first_seen_pub.items()
+                  if k in watch.judged_at]
+    last_judged = max((v for k, v in watch.judged_at.items() if not k[1].startswith("cap-")),
+                      default=first_pub)
     console_lat = [watch.received[lift] - first_entrapment[lift] for lift in watch.received
                    if lift in first_entrapment]
     last_stored = max((v for k, v in watch.stored_at.items() if not k[1].startswith("cap-")),
@@ -344,11 +357,14 @@ def run_mqtt(args: argparse.Namespace, workdir: Path, consumers: int,
     check = alarm_storm.verify(url, plan, extra_events=n_cap * 10)
     store.clear()
     store.close()
-    return {"consumers": f"{consumers} + heartbeat process" if heartbeat_process else consumers,
+    return {"consumers": "".join([str(consumers), *(f" + {lane} process"
+                                                    for lane in own_processes)]),
             "events": len(plan.unique), "sent_events": plan.sent_events,
             "messages": len(sent), "events_per_s": len(plan.unique) / max(1e-9,
                                                                           last_stored - first_pub),
             "stored": percentiles_ms(stored_lat) if stored_lat else (0, 0, 0),
+            "judged": percentiles_ms(judged_lat) if judged_lat else (0, 0, 0),
+            "judged_per_s": len(plan.unique) / max(1e-9, last_judged - first_pub),
             "console": percentiles_ms(console_lat) if console_lat else (0, 0, 0),
             "console_n": len(console_lat), "hb_sent": hb_sent, "hb_done": hb_total,
             "hb_per_s": hb_total / max(1e-9, hb_end - hb_start),
@@ -386,9 +402,9 @@ def main() -> None:
     p.add_argument("--hb-duration", type=float, default=15.0)
     p.add_argument("--capacity", type=int, default=20000, help="fault events, capacity run")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--runs", default="http,1,2,1+hb",
-                   help="http, N (N server workers consuming both lanes), N+hb (N workers on "
-                        "the events lane, one heartbeat-only consumer process)")
+    p.add_argument("--runs", default="http,1,2,1+hb,1+hb+judge",
+                   help="http, N (N server workers doing every lane), N+hb (a heartbeat-only "
+                        "consumer process beside them), N+hb+judge (and a judge process)")
     p.add_argument("--geo-cache", default=str(Path("var/geo-cache").resolve()))
     args = p.parse_args()
     if not args.postgres_url:
@@ -407,22 +423,25 @@ def main() -> None:
                     f"{r['p50_ms']:.0f} ms p99 {r['p99_ms']:.0f} ms; exactly once: "
                     f"{c['exactly_once']}, one incident per lift: {c['one_per_lift']}")
                 continue
-            split = run.endswith("+hb")
-            r = run_mqtt(args, Path(tmp), int(run.removesuffix("+hb")), heartbeat_process=split)
+            n, *own = run.split("+")
+            lanes = tuple({"hb": "heartbeat"}.get(x, x) for x in own)
+            r = run_mqtt(args, Path(tmp), int(n), own_processes=lanes)
             c = r["check"]
             ratio = f" (×{r['events_per_s'] / base_eps:.1f} HTTP)" if base_eps else ""
             console.print(
                 f"[bold]MQTT, {r['consumers']} consumer(s)[/]: {r['messages']} messages, "
                 f"{r['events']} distinct events → [bold]{r['events_per_s']:.0f} events/s[/]"
                 f"{ratio}; publish→stored p50 {r['stored'][0]:.0f} ms [bold]p99 "
-                f"{r['stored'][1]:.0f} ms[/]; publish→console p50 {r['console'][0]:.0f} ms p99 "
-                f"{r['console'][1]:.0f} ms (n={r['console_n']})")
+                f"{r['stored'][1]:.0f} ms[/]; publish→judged p50 {r['judged'][0]:.0f} ms p99 "
+                f"{r['judged'][1]:.0f} ms ({r['judged_per_s']:.0f} events/s); publish→console "
+                f"p50 {r['console'][0]:.0f} ms p99 {r['console'][1]:.0f} ms "
+                f"(n={r['console_n']})")
             console.print(
                 f"  heartbeats: {r['hb_sent']} sent ({r['hb_offered']:.0f}/s offered), "
                 f"{r['hb_done']} processed → [bold]{r['hb_per_s']:.0f} heartbeats/s[/]; "
                 f"exactly once: {c['exactly_once']} ({c['stored']} of {c['distinct_sent']}), "
                 f"incidents {c['incidents']} for {c['lifts_expected']} lifts, one per lift: "
-                f"{c['one_per_lift']}")
+                f"{c['one_per_lift']}, left unjudged: {c['unjudged']}")
             console.print(f"  capacity: {args.capacity} fault events, 10 per message, flat out "
                           f"→ [bold]{r['capacity_events_per_s']:.0f} events/s[/]; counters "
                           f"{r['counters']}")

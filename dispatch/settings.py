@@ -21,12 +21,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 
+MQTT_LANES = ("events", "heartbeat", "judge")
+
+
 def parse_mqtt_lanes(value: str) -> str:
     """``"heartbeat, events"`` → ``"heartbeat,events"``; unknown or no lanes are refused."""
     lanes = [p.strip() for p in value.split(",") if p.strip()]
-    unknown = sorted(set(lanes) - {"events", "heartbeat"})
+    unknown = sorted(set(lanes) - set(MQTT_LANES))
     if not lanes or unknown:
-        raise ValueError(f"mqtt_lanes: give events, heartbeat or both (not {unknown or value!r})")
+        raise ValueError(f"mqtt_lanes: give one or more of {', '.join(MQTT_LANES)} "
+                         f"(not {unknown or value!r})")
     return ",".join(dict.fromkeys(lanes))
 
 class Settings(BaseSettings):
@@ -235,9 +239,11 @@ class Settings(BaseSettings):
         default=100, ge=1, le=5000, description="Lifts whose stored MQTT events one judging "
         "transaction takes (the rules and the incidents they open; issue 19).")
     mqtt_lanes: str = Field(
-        default="events,heartbeat", description="Which lanes this process consumes "
-        "(events, heartbeat or both, comma-separated): run the heartbeat lane in its own "
-        "`rescue mqtt consume` process so incident-opening events never hold up heartbeats.")
+        default="events,heartbeat,judge", description="What this process does of the MQTT "
+        "work, comma-separated: events (store event messages), heartbeat (heartbeat "
+        "messages), judge (apply the rules to stored events, opening incidents). Run a lane in "
+        "its own `rescue mqtt consume --lanes …` process so that one never takes CPU from "
+        "another.")
     heartbeat_interval_s: float = Field(
         default=60.0, description="Expected heartbeat interval of a terminal.")
     offline_factor: float = Field(

@@ -12,12 +12,14 @@ subscriptions, batching messages into one transaction and acknowledging after co
   ``<client id>.events`` / ``.heartbeat`` and Receive Maximum window, a queue and a worker
   thread), so heartbeats never wait behind slow event transactions, at the broker or here.
   Up to ``mqtt_batch_size`` messages or ``mqtt_batch_ms``
-  make a batch: its event messages go through the HTTP API's rules (``service.ingest_many``)
-  in ONE transaction (exactly once per ``(device, event_id)``), heartbeats and other signs of
-  life go to the liveness store, then every message of the batch is acknowledged
-  (``manual_ack``) — never before its commit.
-  A crash before the acknowledgement makes the broker deliver again; ``ingest`` answers those
-  as duplicates and stores nothing twice.
+  make a batch: its events are stored unjudged (``service.accept_many``) in ONE transaction
+  (exactly once per ``(device, event_id)``), heartbeats and other signs of life go to the
+  liveness store, then every message of the batch is acknowledged (``manual_ack``) — never
+  before its commit. A crash before the acknowledgement makes the broker deliver again; the
+  repeats are recognised as stored and nothing is stored twice.
+- A judge thread then applies the HTTP API's rules to the stored events
+  (``service.judge_queued``: incidents opened or joined, lift by lift in the order the events
+  happened), so slow incident-opening transactions never hold up storage and acknowledgement.
 - A database outage (``OperationalError``) keeps the batch and retries it; any other error in
   a batch is isolated by redoing its messages one transaction each.
 """
@@ -51,6 +53,7 @@ from dispatch.telemetry.schemas import parse_batch
 from dispatch.uow import unit_of_work
 
 log = logging.getLogger("rescue.mqtt")
+JUDGE_POLL_S = 0.2
 Clock = Callable[[], datetime]
 
 
@@ -364,7 +367,9 @@ class MqttConsumer:
         self.client_id = client_id
         self.connected = threading.Event()  # every lane connected
         self.pause_before_ack = threading.Event()  # drills and tests: hold acknowledgements
-        self._lanes = [_Lane(kind, client_id) for kind in settings.mqtt_lane_kinds]
+        self._lanes = [_Lane(kind, client_id) for kind in settings.mqtt_lane_kinds
+                       if kind != "judge"]  # the judge reads the database, not the broker
+        self._judges = "judge" in settings.mqtt_lane_kinds
         self._stop = threading.Event()
         self._judge_wake = threading.Event()
         self._dead = False
@@ -436,9 +441,11 @@ class MqttConsumer:
         self._workers = [threading.Thread(target=self._run, args=(lane,), daemon=True,
                                           name=f"rescue-mqtt-{lane.kind}")
                          for lane in self._lanes]
-        if any(lane.kind == "events" for lane in self._lanes):
+        if self._judges:
             self._workers.append(threading.Thread(target=self._judge_loop, daemon=True,
                                                   name="rescue-mqtt-judge"))
+        if not self._lanes:
+            self.connected.set()  # a judge alone: no broker connection to wait for
         for w in self._workers:
             w.start()
 
@@ -518,11 +525,12 @@ class MqttConsumer:
                 self._judge_wake.set()
 
     def _judge_loop(self) -> None:
-        """Judges what the events lane stored: woken after each of its commits, and every
-        second anyway (events stored by a consumer that died before judging them)."""
+        """Judges stored events: woken after each commit of this process's events lane, and
+        every ``JUDGE_POLL_S`` anyway (events stored by another process, or by one that died
+        before judging them)."""
         delay = 0.5
         while not self._stop.is_set():
-            self._judge_wake.wait(1.0)
+            self._judge_wake.wait(JUDGE_POLL_S)
             self._judge_wake.clear()
             if self._stop.is_set():
                 return

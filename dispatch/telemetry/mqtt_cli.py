@@ -21,8 +21,8 @@ def consume(
         help="Session client id (default: RESCUE_MQTT_CLIENT_ID or rescue-<host>, plus a "
              "slot number)")] = None,
     lanes: Annotated[str | None, typer.Option(
-        help="events, heartbeat or both (default RESCUE_MQTT_LANES): e.g. a process for "
-             "heartbeats alone")] = None,
+        help="events, heartbeat, judge, comma-separated (default RESCUE_MQTT_LANES): e.g. a "
+             "process for heartbeats alone")] = None,
 ) -> None:
     """Consume RESCUE_MQTT_URL's shared subscription until Ctrl+C / SIGTERM (same checks,
     batching and storage as the consumer inside the server; more processes share the load)."""

@@ -6,6 +6,7 @@ incident. Liveness over MQTT is in ``test_mqtt_liveness.py``."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -216,6 +217,38 @@ def test_lanes_in_separate_processes_heartbeats_and_events_each_go_to_their_own_
         assert again.stats.snapshot().get("heartbeats", 0) == 0
         assert hb.stats.snapshot()["messages"] == 1
     pub.close()
+
+
+def test_a_judge_in_its_own_process_judges_what_an_events_consumer_stored(
+        api: Api, ms: Settings, fleet: list[Terminal]) -> None:
+    """``RESCUE_MQTT_LANES=events`` stores and acknowledges only; a ``judge`` consumer (no
+    broker connection) applies the rules to what was stored, opening the incident."""
+    events_only = ms.model_copy(update={"mqtt_lanes": "events"})
+    judge_only = ms.model_copy(update={"mqtt_lanes": "judge"})
+    pub = Publisher(ms)
+    ts = int(api.clock.now.timestamp())
+    with consumers(api, events_only) as make_events, consumers(api, judge_only) as make_judge:
+        make_events()
+        pub.send(fleet[0].device_id, "events", {"events": [ev("j-1", "11", ago(api, 5))]},
+                 secret=fleet[0].secret, ts=ts)
+        pub.send(fleet[1].device_id, "events", {"events": [ev("j-2", "02", ago(api, 5))]},
+                 secret=fleet[1].secret, ts=ts)
+        pub.flush()
+        wait_for(lambda: stored_alarms(api) == 2, what="both events stored")
+        time.sleep(0.5)
+        assert queued_alarms(api) == 2  # an events-only process judges nothing
+        judge = make_judge()
+        assert judge.session_ids == []
+        wait_for(lambda: queued_alarms(api) == 0, what="the judge judged them")
+        assert judge.stats.snapshot()["events_judged"] == 2
+    pub.close()
+    with api.db() as s:
+        fates = {a.event_id: (a.outcome, a.incident_id is not None)
+                 for a in s.scalars(select(Alarm))}
+        incidents = s.scalars(select(Incident)).all()
+    assert fates == {"j-1": ("created", True), "j-2": ("recorded", False)}
+    assert [i.elevator_id for i in incidents] == [fleet[0].elevator_id]
+    assert incidents[0].channel == "alarm"
 
 
 def test_unknown_lane_names_are_refused_with_the_setting_named() -> None:

@@ -543,6 +543,10 @@ class MqttConsumer:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 self._judge_wake.set()
+            except Exception:  # the thread must outlive any bug: queued rows wait for it
+                log.exception("mqtt: judging failed; retrying")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
 
     def _ack(self, lane: _Lane, batch: list[Inbound]) -> None:
         """Acknowledge in arrival order, only on the connection it came on (the broker

@@ -99,7 +99,8 @@ def parse_batch(body: bytes) -> tuple[list[EventIn], list[dict[str, Any]]]:
     return batch.events, list(data["events"])
 
 
-Outcome = Literal["created", "joined", "filtered", "flagged", "recorded"]
+# queued: stored by the MQTT consumer and not judged yet; failed: judging it raised
+Outcome = Literal["created", "joined", "filtered", "flagged", "recorded", "queued", "failed"]
 
 
 class EventResult(BaseModel):

@@ -188,3 +188,24 @@ def test_a_lift_whose_judging_raises_is_marked_failed_and_the_rest_are_judged(
                      "e2": ("created", None)}
     assert incidents == {fleet[0][0].elevator_id, fleet[2][0].elevator_id}
     assert p.stats.snapshot()["events_failed"] == 1
+
+
+def test_an_http_resend_of_an_event_still_queued_is_answered_as_stored(api: Api) -> None:
+    """A terminal that sent over MQTT and resends over HTTP before the judge got to it: a
+    duplicate, answered with the stored row's outcome (queued), nothing stored twice."""
+    ((t,),) = _fleet(api, 1)
+    event = {"event_id": "q1", "code": "11",
+             "occurred_at": (api.clock.now - timedelta(seconds=3)).isoformat()}
+    with unit_of_work(api.db) as s:
+        accept_many(s, [DeviceBatch(t.device_id, t.elevator_id, [EventIn.model_validate(event)],
+                                    [event])], now=api.clock.now)
+    body = t.ok([event])
+    assert body["stored"] == 0 and body["duplicates"] == 1
+    assert body["results"][0]["outcome"] == "queued" and body["results"][0]["duplicate"]
+    with unit_of_work(api.db) as s:
+        assert judge_queued(s, now=api.clock.now, settings=api.settings) == 1
+    again = t.ok([event])["results"][0]
+    assert again["outcome"] == "created" and again["incident_id"] is not None
+    with api.db() as s:
+        assert s.scalar(select(func.count()).select_from(Alarm)) == 1
+        assert s.scalar(select(func.count()).select_from(Incident)) == 1

@@ -386,7 +386,9 @@ class MqttConsumer:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=lane.client_id,
+        from dispatch.telemetry.mqtt_socket import BufferedClient
+
+        client = BufferedClient(CallbackAPIVersion.VERSION2, client_id=lane.client_id,
                              protocol=mqtt.MQTTv5, manual_ack=True, userdata=lane)
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)

@@ -5,6 +5,10 @@ batches for one elevator on both backends), already-stored event ids are read ba
 are judged in the order they happened, entrapments go through the shared intake service
 (``create_incident``: same merging and SLA timers as a phone call), and all new alarm rows are
 written with one multi-row ``INSERT … ON CONFLICT DO NOTHING``.
+
+The MQTT consumer splits this in two (``accept_many`` stores and acknowledges, ``judge_queued``
+applies the same rules to the stored rows later), so that opening incidents never holds back
+storage; the HTTP API judges on arrival because it answers with each event's outcome.
 """
 
 from __future__ import annotations
@@ -394,7 +398,7 @@ def judge_queued(session: Session, *, now: datetime, settings: Settings,
             b = contexts[row.elevator_id] = _Batch(session, row.device_id, row.elevator_id,
                                                    states[row.elevator_id], row.received_at,
                                                    settings, actor)
-        b.device_id, b.actor = row.device_id, actor
+        b.device_id, b.actor, b.now = row.device_id, actor, row.received_at
         ev = EventIn.model_validate(row.raw)
         outcome, reason, incident_id = _apply(b, ev, codes.lookup(ev.code))
         verdicts.append({"id": row.id, "outcome": outcome, "reason": reason,

@@ -247,14 +247,14 @@ class Processor:
             counts["events_stored"] += r.stored
             counts["events_duplicate"] += r.duplicates
 
-    def judge(self) -> int:
-        """Judge stored events until none is queued (``service.judge_queued``: the rules, and
-        incidents opened or joined), one transaction per round of lifts; returns how many
-        were judged. A round that raises is redone lift by lift, and a lift that still raises
-        has its queued events marked ``failed`` (logged, counted) rather than blocking the
-        queue. Raises ``OperationalError`` when the database is unavailable."""
+    def judge(self, stopping: Callable[[], bool] = lambda: False) -> int:
+        """Judge stored events until none is queued or ``stopping()`` (``service.judge_queued``:
+        the rules, and incidents opened or joined), one transaction per round of lifts; returns
+        how many were judged. A round that raises is redone lift by lift, and a lift that still
+        raises has its queued events marked ``failed`` (logged, counted) rather than blocking
+        the queue. Raises ``OperationalError`` when the database is unavailable."""
         total = 0
-        while True:
+        while not stopping():
             now = self.clock()
             try:
                 with unit_of_work(self.factory) as session:
@@ -537,7 +537,7 @@ class MqttConsumer:
             if self._stop.is_set():
                 return
             try:
-                self.processor.judge()
+                self.processor.judge(self._stop.is_set)
                 delay = 0.5
             except OperationalError as exc:
                 log.warning("mqtt: database unavailable while judging (%s); retrying",

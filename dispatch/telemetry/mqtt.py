@@ -214,10 +214,15 @@ class Processor:
             with unit_of_work(self.factory) as session:
                 liveness.apply_transitions(session, tr, now)
             counts["back_online"] += len(tr.back_online)
+        self._count(counts)
+        return dict(counts)
+
+    def _count(self, counts: dict[str, int]) -> None:
+        """This process's counters, and the deployment's (the liveness store's) for events,
+        refusals and failures (``GET /api/v1/telemetry/mqtt``)."""
         self.stats.add(counts)
         self.store.incr({k: v for k, v in counts.items()
                          if k.startswith(("events_", "refused_", "failed"))})
-        return dict(counts)
 
     def _refuse(self, counts: Counter[str], m: Inbound, reason: str, detail: str) -> None:
         counts[f"refused_{reason}"] += 1
@@ -268,7 +273,7 @@ class Processor:
             if n == 0:
                 break
             total += n
-            self.stats.add({"events_judged": n})
+            self._count({"events_judged": n})
         return total
 
     def _judge_one_by_one(self, now: datetime) -> int:
@@ -286,8 +291,7 @@ class Processor:
                 log.exception("mqtt: judging the events of elevator %d failed", lift)
                 with unit_of_work(self.factory) as session:
                     failed = service.fail_queued(session, lift, reason=type(exc).__name__)
-                self.stats.add({"events_failed": failed})
-                self.store.incr({"events_failed": failed})
+                self._count({"events_failed": failed})
                 n += failed
         return n
 
@@ -349,8 +353,9 @@ class _Lane:
 
 
 class MqttConsumer:
-    """Runs one paho-mqtt client (its network thread) and one worker thread per lane; a
-    worker drains its lane's received messages into batches for the ``Processor``."""
+    """Runs one paho-mqtt client (its network thread) and one worker thread per MQTT lane; a
+    worker drains its lane's received messages into batches for the ``Processor``. With the
+    ``judge`` lane, a thread judges what was stored (``Processor.judge``)."""
 
     def __init__(self, factory: sessionmaker[Session], store: LivenessStore, *,
                  settings: Settings, app_secret: str, clock: Clock = utcnow,

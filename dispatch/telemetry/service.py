@@ -196,6 +196,20 @@ class DeviceBatch:
     raw: Sequence[dict[str, Any]]
 
 
+def _context(contexts: dict[int, _Batch], session: Session,
+             states: dict[int, ElevatorTelemetry], device_id: str, elevator_id: int,
+             now: datetime, settings: Settings) -> _Batch:
+    """The elevator's judging context (its open incident looked up once per call), set to
+    the device and time of the event at hand."""
+    actor = Actor(f"device:{device_id}", None, "telemetry")
+    b = contexts.get(elevator_id)
+    if b is None:
+        b = contexts[elevator_id] = _Batch(session, device_id, elevator_id, states[elevator_id],
+                                           now, settings, actor)
+    b.device_id, b.actor, b.now = device_id, actor, now
+    return b
+
+
 def ingest(session: Session, *, device_id: str, elevator_id: int, events: Sequence[EventIn],
            raw: Sequence[dict[str, Any]], now: datetime, settings: Settings) -> BatchResult:
     """Store each new event exactly once and apply the rules; resent events change nothing and
@@ -242,13 +256,7 @@ def ingest_many(session: Session, batches: Sequence[DeviceBatch], *, now: dateti
     rows: list[dict[str, Any]] = []
     per_batch_rows: list[int] = []
     for batch in batches:
-        b = contexts.get(batch.elevator_id)
-        actor = Actor(f"device:{batch.device_id}", None, "telemetry")
-        if b is None:
-            b = contexts[batch.elevator_id] = _Batch(session, batch.device_id, batch.elevator_id,
-                                                     states[batch.elevator_id], now, settings,
-                                                     actor)
-        b.device_id, b.actor = batch.device_id, actor
+        b = _context(contexts, session, states, batch.device_id, batch.elevator_id, now, settings)
         events, raw, n = batch.events, batch.raw, 0
         for i in rules.order_events([ev.occurred_at for ev in events]):
             ev = events[i]
@@ -341,10 +349,10 @@ _INSERT_QUEUED_PG = text("""
 INSERT INTO alarm (device_id, event_id, elevator_id, code, kind, occurred_at, received_at, raw,
                    outcome)
 SELECT r.device_id, r.event_id, r.elevator_id, r.code, r.kind, r.occurred_at, r.received_at,
-       r.raw, 'queued'
+       r.raw, r.outcome
 FROM json_to_recordset(CAST(:rows AS json)) AS r(
     device_id text, event_id text, elevator_id integer, code text, kind text,
-    occurred_at timestamptz, received_at timestamptz, raw json)
+    occurred_at timestamptz, received_at timestamptz, raw json, outcome text)
 ON CONFLICT (device_id, event_id) DO NOTHING
 RETURNING device_id, event_id""")
 
@@ -392,13 +400,8 @@ def judge_queued(session: Session, *, now: datetime, settings: Settings,
     contexts: dict[int, _Batch] = {}
     verdicts: list[dict[str, Any]] = []
     for row in queued:
-        b = contexts.get(row.elevator_id)
-        actor = Actor(f"device:{row.device_id}", None, "telemetry")
-        if b is None:
-            b = contexts[row.elevator_id] = _Batch(session, row.device_id, row.elevator_id,
-                                                   states[row.elevator_id], row.received_at,
-                                                   settings, actor)
-        b.device_id, b.actor, b.now = row.device_id, actor, row.received_at
+        b = _context(contexts, session, states, row.device_id, row.elevator_id,
+                     row.received_at, settings)
         ev = EventIn.model_validate(row.raw)
         outcome, reason, incident_id = _apply(b, ev, codes.lookup(ev.code))
         verdicts.append({"id": row.id, "outcome": outcome, "reason": reason,

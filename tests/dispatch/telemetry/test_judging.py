@@ -188,6 +188,8 @@ def test_a_lift_whose_judging_raises_is_marked_failed_and_the_rest_are_judged(
                      "e2": ("created", None)}
     assert incidents == {fleet[0][0].elevator_id, fleet[2][0].elevator_id}
     assert p.stats.snapshot()["events_failed"] == 1
+    deployment = api.client.app.state.liveness.counters()  # type: ignore[attr-defined]
+    assert deployment["events_failed"] == 1 and deployment["events_judged"] == 3
 
 
 def test_an_http_resend_of_an_event_still_queued_is_answered_as_stored(api: Api) -> None:

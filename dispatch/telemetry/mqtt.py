@@ -74,16 +74,19 @@ class Inbound:
 class _Key:
     elevator_id: int
     secret: str
+    sealed: str  # as stored: a refresh that finds it unchanged needs no unsealing
 
 
 class DeviceKeys:
     """Device secrets, unsealed once and kept ``ttl_s`` (unknown ids too, so junk traffic
-    cannot hammer the database); a deactivated or re-registered device is seen after that."""
+    cannot hammer the database); a deactivated, moved or re-registered device is seen after
+    that. A refresh re-reads the rows but unseals only a secret whose stored text changed: at
+    province scale every terminal's entry expires once a ``ttl_s``."""
 
     def __init__(self, app_secret: str, *, ttl_s: float = 60.0) -> None:
         self.app_secret = app_secret
         self.ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, _Key | None]] = {}
+        self._cache: dict[str, tuple[float, _Key | None]] = {}  # kept after expiry, to compare
 
     def get_many(self, factory: sessionmaker[Session], ids: set[str]) -> dict[str, _Key | None]:
         now = time.monotonic()
@@ -97,20 +100,28 @@ class DeviceKeys:
                 missing.append(d)
         if missing:
             with factory() as session:
-                rows = {d.id: d for d in session.scalars(
-                    select(Device).where(Device.id.in_(missing)))}
+                rows = session.execute(
+                    select(Device.id, Device.elevator_id, Device.active, Device.secret_sealed)
+                    .where(Device.id.in_(missing))).all()
+            found = {r.id: r for r in rows}
             for d in missing:
-                dev = rows.get(d)
+                row = found.get(d)
                 key = None
-                if dev is not None and dev.active:
-                    try:
-                        key = _Key(dev.elevator_id, signing.unseal(dev.secret_sealed,
-                                                                   self.app_secret))
-                    except signing.SealError:
-                        key = None
+                if row is not None and row.active:
+                    key = self._unseal(d, row.elevator_id, row.secret_sealed)
                 self._cache[d] = (now + self.ttl_s, key)
                 out[d] = key
         return out
+
+    def _unseal(self, device_id: str, elevator_id: int, sealed: str) -> _Key | None:
+        old = self._cache.get(device_id)
+        known = old[1] if old is not None else None
+        if known is not None and known.sealed == sealed:
+            return _Key(elevator_id, known.secret, sealed)
+        try:
+            return _Key(elevator_id, signing.unseal(sealed, self.app_secret), sealed)
+        except signing.SealError:
+            return None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ unreadable: devices must be re-keyed.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -49,7 +50,10 @@ def new_device_id() -> str:
     return "dev_" + secrets.token_hex(8)
 
 
+@functools.lru_cache(maxsize=8)
 def _key(app_secret: str) -> bytes:
+    """The sealing key, derived once per application secret: an HKDF per unseal was a tenth
+    of a heartbeat consumer's time when 50,000 terminals' keys were (re)loaded."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                 info=b"rescue/device-secret/" + _VERSION.encode()).derive(app_secret.encode())
 

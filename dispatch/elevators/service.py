@@ -51,6 +51,11 @@ def lookup_elevators(session: Session, query: str, *, limit: int = LOOKUP_LIMIT,
     return _by_ids(session, search.search_ids(session, search.split_words(q), limit=limit))
 
 
+def get_elevators(session: Session, ids: Sequence[int]) -> list[Elevator]:
+    """The elevators ``ids`` with their references (as ``get_elevator``), in one read."""
+    return _by_ids(session, ids)
+
+
 def _by_ids(session: Session, ids: Sequence[int]) -> list[Elevator]:
     """The elevators ``ids`` with their references, in the order given."""
     if not ids:

@@ -56,11 +56,19 @@ def _resolve_elevator(session: Session, data: IncidentCreate) -> Elevator:
 def narrow_to_open(stmt: Select[*Ts], elevator_id: int, *, since: datetime) -> Select[*Ts]:
     """``stmt`` (over ``incident``) narrowed to this elevator's entrapment still in progress,
     if one was reported since ``since``: the newest, one row."""
-    return (stmt.where(Incident.elevator_id == elevator_id,
-                       Incident.state.in_(lifecycle.MERGEABLE_STATES),
-                       Incident.merged_into_id.is_(None),
-                       Incident.received_at >= since)
+    return (narrow_to_open_of(stmt, [elevator_id], since=since)
             .order_by(Incident.received_at.desc()).limit(1))
+
+
+def narrow_to_open_of(stmt: Select[*Ts], elevator_ids: Sequence[int], *,
+                      since: datetime) -> Select[*Ts]:
+    """``stmt`` narrowed to the entrapments still in progress of these elevators reported
+    since ``since`` (any number per elevator: the newest of each is what ``narrow_to_open``
+    finds)."""
+    return stmt.where(Incident.elevator_id.in_(elevator_ids),
+                      Incident.state.in_(lifecycle.MERGEABLE_STATES),
+                      Incident.merged_into_id.is_(None),
+                      Incident.received_at >= since)
 
 
 def find_open_incident(session: Session, elevator_id: int, *, since: datetime) -> Incident | None:

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.elevators.service import get_elevator
+from dispatch.elevators.service import get_elevator, get_elevators
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event
 from dispatch.incidents.schemas import IncidentCreate
-from dispatch.incidents.service import create_incident, narrow_to_open
+from dispatch.incidents.service import create_incident, narrow_to_open, narrow_to_open_of
 from dispatch.models import Elevator, Incident, Zone
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
@@ -84,6 +84,31 @@ class _Batch:
     actor: Actor
     facts: AlarmIncident | None = None  # the open incident's alarm facts, once looked up
     looked_up: bool = False
+    ahead: _Ahead | None = None  # read for a whole judging round, instead of per lift
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """What a judging round read at once for a lift: the elevator with its references, and
+    its newest open incident (when it was received, its alarm facts if any)."""
+
+    elevator: Elevator | None
+    open_since: datetime | None = None
+    facts: AlarmIncident | None = None
+
+
+def _read_ahead(session: Session, lifts: Sequence[int], *,
+                since: datetime) -> dict[int, _Ahead]:
+    """Two reads for a round of lifts where ``_open_facts`` would make two per lift."""
+    out = {e.id: _Ahead(e) for e in get_elevators(session, lifts)}
+    rows = session.execute(narrow_to_open_of(
+        select(Incident.elevator_id, Incident.received_at, AlarmIncident).outerjoin(
+            AlarmIncident, AlarmIncident.incident_id == Incident.id), lifts, since=since)
+        .order_by(Incident.received_at))
+    for lift, received_at, facts in rows:  # the newest last, so it stays
+        ahead = out.setdefault(lift, _Ahead(None))
+        ahead.open_since, ahead.facts = received_at, facts
+    return out
 
 
 def _lock_states(session: Session, elevator_ids: Sequence[int],
@@ -109,15 +134,20 @@ def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmInc
     since = b.now - timedelta(minutes=b.settings.duplicate_window_min)
     # one read for "is there an open incident, and has it alarm facts" (create_incident checks
     # again under the elevator's lock)
-    found = session.execute(narrow_to_open(
-        select(Incident.id, AlarmIncident).outerjoin(
-            AlarmIncident, AlarmIncident.incident_id == Incident.id),
-        b.elevator_id, since=since)).first()
-    facts = found[1] if found is not None else None
+    if b.ahead is not None:
+        open_since = b.ahead.open_since
+        facts = b.ahead.facts if open_since is not None and open_since >= since else None
+    else:
+        found = session.execute(narrow_to_open(
+            select(Incident.id, AlarmIncident).outerjoin(
+                AlarmIncident, AlarmIncident.incident_id == Incident.id),
+            b.elevator_id, since=since)).first()
+        facts = found[1] if found is not None else None
     if facts is not None:
         b.facts = facts
         return "joined", facts
-    elevator = get_elevator(session, b.elevator_id)  # with the references the incident needs
+    # with the references the incident needs
+    elevator = b.ahead.elevator if b.ahead is not None else get_elevator(session, b.elevator_id)
     if elevator is None or not elevator.in_service:
         return "not_in_service", None
     floor = f"，楼层 {ev.floor}" if ev.floor is not None else ""
@@ -385,11 +415,12 @@ def judge_queued(session: Session, *, now: datetime, settings: Settings,
     once nor out of order. An incident's clock starts when its alarm was stored, not when it
     was judged. ``only``: these lifts (a failed round retried lift by lift)."""
     pg = session.get_bind().dialect.name == "postgresql"
-    lifts = (sorted(only) if only is not None else
+    lifts = (list(only) if only is not None else
              queued_lifts(session, limit=elevators * (4 if pg else 1)))  # others' to skip
-    if lifts and pg:
-        lifts = sorted(session.scalars(_TRY_LOCK_PG, {"ids": lifts, "ns": _JUDGE_LOCKS,
-                                                      "n": elevators}))
+    if lifts and pg:  # tried in waiting order; the scan stops at the n-th lock taken
+        lifts = list(session.scalars(_TRY_LOCK_PG, {"ids": lifts, "ns": _JUDGE_LOCKS,
+                                                    "n": elevators}))
+    lifts.sort()
     if not lifts:
         return 0
     states = _lock_states(session, lifts, now)
@@ -399,9 +430,12 @@ def judge_queued(session: Session, *, now: datetime, settings: Settings,
         .order_by(Alarm.elevator_id, Alarm.occurred_at, Alarm.id)).all()
     contexts: dict[int, _Batch] = {}
     verdicts: list[dict[str, Any]] = []
+    ahead = (_read_ahead(session, lifts, since=min(r.received_at for r in queued)
+                         - timedelta(minutes=settings.duplicate_window_min)) if queued else {})
     for row in queued:
         b = _context(contexts, session, states, row.device_id, row.elevator_id,
                      row.received_at, settings)
+        b.ahead = ahead.get(row.elevator_id, _Ahead(None))
         ev = EventIn.model_validate(row.raw)
         outcome, reason, incident_id = _apply(b, ev, codes.lookup(ev.code))
         verdicts.append({"id": row.id, "outcome": outcome, "reason": reason,
@@ -423,8 +457,11 @@ def fail_queued(session: Session, elevator_id: int, *, reason: str) -> int:
 
 
 def queued_lifts(session: Session, *, limit: int) -> list[int]:
-    return sorted(session.scalars(select(Alarm.elevator_id).where(Alarm.outcome == QUEUED)
-                                  .distinct().limit(limit)))
+    """Up to ``limit`` lifts with queued events, in the order they have waited (by their first
+    stored event), so in a storm no lift's alarm waits behind lifts stored after it."""
+    return list(session.scalars(
+        select(Alarm.elevator_id).where(Alarm.outcome == QUEUED).group_by(Alarm.elevator_id)
+        .order_by(func.min(Alarm.id)).limit(limit)))
 
 
 # --- views -----------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dispatch.events import Actor
+from dispatch.incidents.schemas import IncidentCreate
+from dispatch.incidents.service import create_incident
 from dispatch.models import Incident
 from dispatch.telemetry import service
 from dispatch.telemetry.models import Alarm, AlarmIncident
@@ -211,3 +214,61 @@ def test_an_http_resend_of_an_event_still_queued_is_answered_as_stored(api: Api)
     with api.db() as s:
         assert s.scalar(select(func.count()).select_from(Alarm)) == 1
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_a_round_finds_the_incidents_opened_before_it(api: Api) -> None:
+    """A round reads its lifts' elevators and open incidents at once: an alarm joins a call's
+    incident still open, or an alarm incident of an earlier round, and opens a new one only
+    once the earlier one is older than the duplicate window."""
+    (called,), (earlier,), (stale,) = _fleet(api, 3)
+    with unit_of_work(api.db) as s:
+        call, _ = create_incident(
+            s, data=IncidentCreate(elevator_id=called.elevator_id, channel="call"),
+            actor=Actor("user:operator", None, "operator"), user_id=None, now=api.clock.now,
+            settings=api.settings)
+        accept_many(s, [_batch(t, api, (f"{t.device_id}-1", "11", 1, {}))
+                        for t in (earlier, stale)], now=api.clock.now)
+    with unit_of_work(api.db) as s:
+        assert judge_queued(s, now=api.clock.now, settings=api.settings) == 2
+    api.clock.advance(seconds=60)
+    with unit_of_work(api.db) as s:
+        accept_many(s, [_batch(t, api, (f"{t.device_id}-2", "11", 1, {}))
+                        for t in (called, earlier)], now=api.clock.now)
+    api.clock.advance(minutes=api.settings.duplicate_window_min + 1)
+    with unit_of_work(api.db) as s:
+        accept_many(s, [_batch(stale, api, (f"{stale.device_id}-2", "11", 1, {}))],
+                    now=api.clock.now)
+    with unit_of_work(api.db) as s:
+        assert judge_queued(s, now=api.clock.now, settings=api.settings) == 3
+    with api.db() as s:
+        fate = {a.event_id: (a.outcome, a.incident_id) for a in s.scalars(select(Alarm))}
+        opened = dict(s.execute(select(Incident.elevator_id, func.count())
+                                .where(Incident.merged_into_id.is_(None))
+                                .group_by(Incident.elevator_id)).all())
+        counts = {f.incident_id: f.alarm_count for f in s.scalars(select(AlarmIncident))}
+    assert fate[f"{called.device_id}-2"] == ("joined", call.id)
+    assert counts[call.id] == 1
+    first = fate[f"{earlier.device_id}-1"]
+    assert first[0] == "created" and fate[f"{earlier.device_id}-2"] == ("joined", first[1])
+    assert counts[first[1]] == 2
+    old, new = fate[f"{stale.device_id}-1"], fate[f"{stale.device_id}-2"]
+    assert old[0] == "created" and new[0] == "created" and new[1] != old[1]
+    assert opened == {called.elevator_id: 1, earlier.elevator_id: 1, stale.elevator_id: 2}
+
+
+def test_the_lifts_waiting_longest_are_judged_first(api: Api) -> None:
+    fleet = _fleet(api, 4)
+    order = [fleet[3], fleet[0], fleet[2], fleet[1]]  # stored in this order
+    for (t,) in order:
+        with unit_of_work(api.db) as s:
+            accept_many(s, [_batch(t, api, (f"{t.device_id}-1", "02", 1, {}))],
+                        now=api.clock.now)
+    judged: list[set[int]] = []
+    for _ in range(2):
+        with unit_of_work(api.db) as s:
+            assert judge_queued(s, now=api.clock.now, settings=api.settings, elevators=2) == 2
+        with api.db() as s:
+            judged.append(set(s.scalars(select(Alarm.elevator_id)
+                                        .where(Alarm.outcome != "queued"))))
+    assert judged[0] == {order[0][0].elevator_id, order[1][0].elevator_id}
+    assert judged[1] == {t.elevator_id for (t,) in order}

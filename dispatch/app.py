@@ -73,9 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = jobs  # issue 18: /readyz reads its last tick
         mqtt = terminals.start(app)  # issue 19: the MQTT consumer when RESCUE_MQTT_URL is set
         yield
-        terminals.stop(app, mqtt)
         if jobs is not None:
             jobs.stop()
+        terminals.stop(app, mqtt)  # after the jobs: the heartbeat flush uses the store it closes
         await app.state.hub.stop()
         getattr(app.state.bus, "close", lambda: None)()
         engine.dispose()

@@ -2,7 +2,9 @@
 
 Every event is enriched once per worker (the incident's board row and the team's row, read from
 the database, which is the source of truth) and serialised once per audience, so 250 consoles on
-a worker cost one query and two ``json.dumps`` per event, not 250.
+a worker cost one query and two ``json.dumps`` per event, not 250. Events that arrive together
+(a judging round commits a hundred incidents at once in an alarm storm) are enriched together:
+one read of their incidents' rows and one of their teams', not one per event.
 
 While the bus reports its inter-worker link down (Redis gone), the hub reads new timeline rows
 from the table every ``poll_s`` and delivers those it has not seen, so consoles stay current;
@@ -67,6 +69,19 @@ class StreamClient:
             self.queue.put_nowait((seq, text))
         except asyncio.QueueFull:
             self.overflowed = True  # the socket closes; the page reconnects with ?since=
+
+
+ENRICH_BURST = 200  # messages waiting together are enriched by one read
+Enriched = tuple[dict[int, Row], dict[int, Row]]  # incident rows, team rows, by id
+
+
+def _refs(msg: Message) -> tuple[int | None, int | None]:
+    """The incident and team whose rows go with a message (a team's GPS fix carries none)."""
+    incident_id, team_id = msg.get("incident_id"), msg.get("team_id")
+    if incident_id is None and (team_id is None or msg.get("type") == "team_position"):
+        return None, None
+    return (int(incident_id) if incident_id is not None else None,
+            int(team_id) if team_id is not None else None)
 
 
 def crew_view(msg: Message, viewer: Visibility) -> Message:
@@ -141,12 +156,27 @@ class Hub:
     async def _consume(self) -> None:
         assert self._inbox is not None
         while True:
-            msg = await self._inbox.get()
+            burst = [await self._inbox.get()]
+            while len(burst) < ENRICH_BURST and not self._inbox.empty():
+                burst.append(self._inbox.get_nowait())
+            await self.dispatch_many(burst)
+
+    async def dispatch_many(self, msgs: list[Message]) -> None:
+        """Deliver messages in order, their rows read in one go."""
+        rows: Enriched | None = None
+        events = [m for m in msgs if m.get("type") != BUS_STATUS
+                  and m.get("seq") not in self._recent]  # a repeat is dropped unread
+        if self.clients and any(_refs(m) != (None, None) for m in events):
+            try:
+                rows = await asyncio.to_thread(self._enrich_many, events)
+            except Exception:  # each message then reads its own
+                log.exception("stream hub: could not read the rows of %d events", len(events))
+        for msg in msgs:
             try:
                 if msg.get("type") == BUS_STATUS:
                     await self._on_status(str(msg.get("state")))
                 else:
-                    await self.dispatch(msg)
+                    await self.dispatch(msg, rows)
             except Exception:  # one bad message must not stop the stream
                 log.exception("stream hub: could not deliver %r", msg.get("type"))
 
@@ -168,7 +198,9 @@ class Hub:
             self._snap = (key, time.monotonic(), text)
             return key[0], text
 
-    async def dispatch(self, msg: Message) -> None:
+    async def dispatch(self, msg: Message, rows: Enriched | None = None) -> None:
+        """Deliver one message; ``rows``: its incident's and team's rows already read (with
+        others'), else they are read here."""
         seq = msg.get("seq")
         if msg.get("type") in ("team_position", "team_duty", "team_gps"):  # no seq: the shared
             self._positions_version += 1  # snapshot must not outlive them
@@ -181,7 +213,11 @@ class Hub:
         if "call" in msg and str(msg.get("type", "")).startswith("call_"):
             self._dispatch_call(msg)  # issue 15: the phone desk
             return
-        incident, team = await asyncio.to_thread(self._enrich, msg)
+        incident_id, team_id = _refs(msg)
+        if rows is None and (incident_id, team_id) != (None, None):
+            rows = await asyncio.to_thread(self._enrich_many, [msg])
+        incident = rows[0].get(incident_id) if rows and incident_id is not None else None
+        team = rows[1].get(team_id) if rows and team_id is not None else None
         zone = incident["zone"]["id"] if incident else msg.get("zone_id")  # terminal alerts
         staff_text: str | None = None
         crew_texts: dict[int | None, str] = {}
@@ -234,18 +270,25 @@ class Hub:
             self._recent.discard(self._recent_order.popleft())
         self._cursor = max(self._cursor, seq)
 
-    def _enrich(self, msg: Message) -> tuple[Row | None, Row | None]:
-        incident_id, team_id = msg.get("incident_id"), msg.get("team_id")
-        if incident_id is None and (team_id is None or msg.get("type") == "team_position"):
-            return None, None
+    def _enrich_many(self, msgs: list[Message]) -> Enriched:
+        """The board rows of these messages' incidents and teams (every row: the hub filters
+        per client afterwards), by id."""
+        incident_ids: set[int] = set()
+        team_ids: set[int] = set()
+        for msg in msgs:
+            incident_id, team_id = _refs(msg)
+            if incident_id is not None:
+                incident_ids.add(incident_id)
+            if team_id is not None:
+                team_ids.add(team_id)
         everything = Visibility.internal()
         with self.sessions() as session:
-            rows = (snapshot.incident_rows(session, everything, ids=[int(incident_id)])
-                    if incident_id is not None else [])
+            incidents = (snapshot.incident_rows(session, everything, ids=sorted(incident_ids))
+                         if incident_ids else [])
             teams = (snapshot.team_rows(session, everything, now=self.now(),
-                                        fresh_s=self.fresh_s, ids=[int(team_id)])
-                     if team_id is not None else [])
-        return (rows[0] if rows else None), (teams[0] if teams else None)
+                                        fresh_s=self.fresh_s, ids=sorted(team_ids))
+                     if team_ids else [])
+        return {r["id"]: r for r in incidents}, {t["id"]: t for t in teams}
 
     # -- degraded mode (the bus cannot reach the other workers) ------------------------------
     async def _on_status(self, state: str) -> None:
@@ -273,8 +316,8 @@ class Hub:
     async def catch_up(self) -> int:
         """Deliver timeline rows committed since the last one seen (from any worker)."""
         rows = await asyncio.to_thread(self._events_after, self._cursor)
-        for msg in rows:
-            await self.dispatch(msg)
+        for i in range(0, len(rows), ENRICH_BURST):
+            await self.dispatch_many(rows[i:i + ENRICH_BURST])
         return len(rows)
 
     def _events_after(self, cursor: int) -> list[Message]:

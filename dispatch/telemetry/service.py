@@ -25,11 +25,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from dispatch import lifecycle
-from dispatch.elevators.service import get_elevator, get_elevators
+from dispatch.elevators.service import get_elevators
 from dispatch.errors import Problem
 from dispatch.events import Actor, append_event
 from dispatch.incidents.schemas import IncidentCreate
-from dispatch.incidents.service import create_incident, narrow_to_open, narrow_to_open_of
+from dispatch.incidents.service import create_incident, narrow_to_open_of
 from dispatch.models import Elevator, Incident, Zone
 from dispatch.scoping import Visibility
 from dispatch.settings import Settings
@@ -82,9 +82,9 @@ class _Batch:
     now: datetime
     settings: Settings
     actor: Actor
+    reads: _Reads
     facts: AlarmIncident | None = None  # the open incident's alarm facts, once looked up
     looked_up: bool = False
-    ahead: _Ahead | None = None  # read for a whole judging round, instead of per lift
 
 
 @dataclass(slots=True)
@@ -97,18 +97,27 @@ class _Ahead:
     facts: AlarmIncident | None = None
 
 
-def _read_ahead(session: Session, lifts: Sequence[int], *,
-                since: datetime) -> dict[int, _Ahead]:
-    """Two reads for a round of lifts where ``_open_facts`` would make two per lift."""
-    out = {e.id: _Ahead(e) for e in get_elevators(session, lifts)}
-    rows = session.execute(narrow_to_open_of(
-        select(Incident.elevator_id, Incident.received_at, AlarmIncident).outerjoin(
-            AlarmIncident, AlarmIncident.incident_id == Incident.id), lifts, since=since)
-        .order_by(Incident.received_at))
-    for lift, received_at, facts in rows:  # the newest last, so it stays
-        ahead = out.setdefault(lift, _Ahead(None))
-        ahead.open_since, ahead.facts = received_at, facts
-    return out
+class _Reads:
+    """The elevators and open incidents of every lift of one call (a batch, a judging round),
+    read in two queries the first time an event needs them, not two per lift; a call whose
+    events open nothing reads nothing. ``since``: the earliest duplicate window of the call
+    (each event still applies its own)."""
+
+    def __init__(self, session: Session, lifts: Sequence[int], *, since: datetime) -> None:
+        self.session, self.lifts, self.since = session, lifts, since
+        self._rows: dict[int, _Ahead] | None = None
+
+    def of(self, lift: int) -> _Ahead:
+        if self._rows is None:
+            self._rows = {e.id: _Ahead(e) for e in get_elevators(self.session, self.lifts)}
+            found = self.session.execute(narrow_to_open_of(
+                select(Incident.elevator_id, Incident.received_at, AlarmIncident).outerjoin(
+                    AlarmIncident, AlarmIncident.incident_id == Incident.id),
+                self.lifts, since=self.since).order_by(Incident.received_at))
+            for elevator_id, received_at, facts in found:  # the newest last, so it stays
+                ahead = self._rows.setdefault(elevator_id, _Ahead(None))
+                ahead.open_since, ahead.facts = received_at, facts
+        return self._rows.get(lift) or _Ahead(None)
 
 
 def _lock_states(session: Session, elevator_ids: Sequence[int],
@@ -132,22 +141,15 @@ def _open_facts(b: _Batch, ev: EventIn, code: codes.Code) -> tuple[str, AlarmInc
     b.looked_up = True
     session = b.session
     since = b.now - timedelta(minutes=b.settings.duplicate_window_min)
-    # one read for "is there an open incident, and has it alarm facts" (create_incident checks
-    # again under the elevator's lock)
-    if b.ahead is not None:
-        open_since = b.ahead.open_since
-        facts = b.ahead.facts if open_since is not None and open_since >= since else None
-    else:
-        found = session.execute(narrow_to_open(
-            select(Incident.id, AlarmIncident).outerjoin(
-                AlarmIncident, AlarmIncident.incident_id == Incident.id),
-            b.elevator_id, since=since)).first()
-        facts = found[1] if found is not None else None
+    # is there an open incident, and has it alarm facts (create_incident checks again under
+    # the elevator's lock)
+    ahead = b.reads.of(b.elevator_id)
+    open_since = ahead.open_since
+    facts = ahead.facts if open_since is not None and open_since >= since else None
     if facts is not None:
         b.facts = facts
         return "joined", facts
-    # with the references the incident needs
-    elevator = b.ahead.elevator if b.ahead is not None else get_elevator(session, b.elevator_id)
+    elevator = ahead.elevator  # with the references the incident needs
     if elevator is None or not elevator.in_service:
         return "not_in_service", None
     floor = f"，楼层 {ev.floor}" if ev.floor is not None else ""
@@ -226,7 +228,7 @@ class DeviceBatch:
     raw: Sequence[dict[str, Any]]
 
 
-def _context(contexts: dict[int, _Batch], session: Session,
+def _context(contexts: dict[int, _Batch], reads: _Reads,
              states: dict[int, ElevatorTelemetry], device_id: str, elevator_id: int,
              now: datetime, settings: Settings) -> _Batch:
     """The elevator's judging context (its open incident looked up once per call), set to
@@ -234,8 +236,8 @@ def _context(contexts: dict[int, _Batch], session: Session,
     actor = Actor(f"device:{device_id}", None, "telemetry")
     b = contexts.get(elevator_id)
     if b is None:
-        b = contexts[elevator_id] = _Batch(session, device_id, elevator_id, states[elevator_id],
-                                           now, settings, actor)
+        b = contexts[elevator_id] = _Batch(reads.session, device_id, elevator_id,
+                                           states[elevator_id], now, settings, actor, reads)
     b.device_id, b.actor, b.now = device_id, actor, now
     return b
 
@@ -282,11 +284,13 @@ def ingest_many(session: Session, batches: Sequence[DeviceBatch], *, now: dateti
     states = _lock_states(session, [b.elevator_id for b in batches], now)
     stored = _stored(session, {(b.device_id, ev.event_id) for b in batches for ev in b.events})
     contexts: dict[int, _Batch] = {}
+    reads = _Reads(session, sorted(states),
+                   since=now - timedelta(minutes=settings.duplicate_window_min))
     results: dict[tuple[str, str], EventResult] = {}
     rows: list[dict[str, Any]] = []
     per_batch_rows: list[int] = []
     for batch in batches:
-        b = _context(contexts, session, states, batch.device_id, batch.elevator_id, now, settings)
+        b = _context(contexts, reads, states, batch.device_id, batch.elevator_id, now, settings)
         events, raw, n = batch.events, batch.raw, 0
         for i in rules.order_events([ev.occurred_at for ev in events]):
             ev = events[i]
@@ -430,12 +434,11 @@ def judge_queued(session: Session, *, now: datetime, settings: Settings,
         .order_by(Alarm.elevator_id, Alarm.occurred_at, Alarm.id)).all()
     contexts: dict[int, _Batch] = {}
     verdicts: list[dict[str, Any]] = []
-    ahead = (_read_ahead(session, lifts, since=min(r.received_at for r in queued)
-                         - timedelta(minutes=settings.duplicate_window_min)) if queued else {})
+    reads = _Reads(session, lifts, since=min((r.received_at for r in queued), default=now)
+                   - timedelta(minutes=settings.duplicate_window_min))
     for row in queued:
-        b = _context(contexts, session, states, row.device_id, row.elevator_id,
+        b = _context(contexts, reads, states, row.device_id, row.elevator_id,
                      row.received_at, settings)
-        b.ahead = ahead.get(row.elevator_id, _Ahead(None))
         ev = EventIn.model_validate(row.raw)
         outcome, reason, incident_id = _apply(b, ev, codes.lookup(ev.code))
         verdicts.append({"id": row.id, "outcome": outcome, "reason": reason,
